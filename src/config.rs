@@ -1,0 +1,355 @@
+//! Settings: defaults in code, then an optional TOML file, then `MEDIAGATE__SECTION__KEY`
+//! environment variables. `Settings::load` returns every problem at once, in one line, naming
+//! the key; it has no side effects beyond reading the files it is pointed at.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The whole configuration. `Debug` is safe to log: secrets are `SecretString`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub store: StoreSettings,
+    pub storage: StorageSettings,
+    pub media: MediaSettings,
+    #[serde(default)]
+    pub admin: AdminSettings,
+    pub session: SessionSettings,
+    pub policy: PolicySettings,
+    pub upload: UploadSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// nginx's subrequests come here. Keep it on loopback or a pod-local address.
+    pub auth_listen: SocketAddr,
+    /// Admin API, health and metrics.
+    pub admin_listen: SocketAddr,
+    /// Worker threads for the auth listener; 0 = one per CPU.
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `redis://…`, `rediss://…`, `redis+unix://…`, or `embedded:PATH`.
+    pub url: String,
+    /// Namespace for every Redis key.
+    pub prefix: String,
+    /// Bound on one store call during a decision; past it the answer is 503.
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Directory holding file bytes; nginx serves it from its internal location.
+    pub root: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSettings {
+    /// Public URL prefix, starting and ending with `/`.
+    pub prefix: String,
+}
+
+/// One token, or several (several allow rotating the admin token without downtime).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Tokens {
+    One(SecretString),
+    Many(Vec<SecretString>),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub token: Option<Tokens>,
+    /// A file with one token per line (for Kubernetes Secrets mounted as files).
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// Cookie holding a native session id.
+    pub cookie: String,
+    /// Longest lifetime `POST /v1/sessions` accepts.
+    pub max_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Roles whose sessions may read every file.
+    pub read_all_roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSettings {
+    /// Largest accepted upload; larger ones get 413 and leave nothing on disk.
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `mediagate=debug`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+/// The configuration could not be used. One line, every problem, each naming its key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+const DEFAULTS: &[(&str, &str)] = &[
+    ("server.auth_listen", "127.0.0.1:9090"),
+    ("server.admin_listen", "127.0.0.1:9091"),
+    ("server.workers", "0"),
+    ("server.shutdown_timeout_secs", "10"),
+    ("store.url", "embedded:./var/mediagate.db"),
+    ("store.prefix", "mediagate"),
+    ("store.timeout_ms", "250"),
+    ("storage.root", "./var/media"),
+    ("media.prefix", "/media/"),
+    ("session.cookie", "mediagate_session"),
+    ("session.max_ttl_secs", "2592000"),
+    ("upload.max_bytes", "1073741824"),
+    ("log.format", "text"),
+    ("log.level", "info"),
+];
+
+impl Settings {
+    /// Loads settings. `file`: an explicit config file (must exist) or `None` for
+    /// `mediagate.toml` if present. `env`: `None` reads the process environment; tests pass a
+    /// map so they never touch it.
+    pub fn load(
+        file: Option<&Path>,
+        env: Option<HashMap<String, String>>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = Config::builder();
+        for (key, value) in DEFAULTS {
+            builder = builder
+                .set_default(*key, *value)
+                .map_err(|e| ConfigError(e.to_string()))?;
+        }
+        builder = builder
+            .set_default("policy.read_all_roles", Vec::<String>::new())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        builder = match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError(format!(
+                        "config file {} not found",
+                        path.display()
+                    )));
+                }
+                builder.add_source(File::from(path).format(FileFormat::Toml))
+            }
+            None => {
+                builder.add_source(File::new("mediagate.toml", FileFormat::Toml).required(false))
+            }
+        };
+        let settings: Settings = builder
+            .add_source(
+                Environment::with_prefix("MEDIAGATE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("policy.read_all_roles")
+                    .try_parsing(true)
+                    .source(env),
+            )
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Every problem, joined into one line.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let p = &self.media.prefix;
+        let prefix_ok = p.len() >= 2
+            && p.starts_with('/')
+            && p.ends_with('/')
+            && !p.contains("//")
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+            && !p.split('/').any(|s| s == "." || s == "..");
+        if !prefix_ok {
+            problems.push(format!(
+                "media.prefix: {p:?} must start and end with '/' and contain only A-Z a-z 0-9 - . _ ~ in non-dot segments"
+            ));
+        }
+        let url = &self.store.url;
+        if !(url.starts_with("embedded:")
+            || url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("redis+unix://"))
+        {
+            problems.push(format!(
+                "store.url: {url:?} must start with redis://, rediss://, redis+unix:// or embedded:"
+            ));
+        }
+        if url == "embedded:" {
+            problems
+                .push("store.url: embedded: needs a path, e.g. embedded:./var/mediagate.db".into());
+        }
+        if self.store.prefix.is_empty() || self.store.prefix.contains(char::is_whitespace) {
+            problems.push("store.prefix: must be non-empty and have no spaces".into());
+        }
+        if !(1..=60_000).contains(&self.store.timeout_ms) {
+            problems.push("store.timeout_ms: must be between 1 and 60000".into());
+        }
+        let cookie_ok = !self.session.cookie.is_empty()
+            && self
+                .session
+                .cookie
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !cookie_ok {
+            problems.push(format!(
+                "session.cookie: {:?} is not a valid cookie name",
+                self.session.cookie
+            ));
+        }
+        if self.session.max_ttl_secs == 0 {
+            problems.push("session.max_ttl_secs: must be positive".into());
+        }
+        if self.upload.max_bytes == 0 {
+            problems.push("upload.max_bytes: must be positive".into());
+        }
+        if self.storage.root.as_os_str().is_empty() {
+            problems.push("storage.root: must not be empty".into());
+        }
+        if self.server.auth_listen == self.server.admin_listen
+            && self.server.auth_listen.port() != 0
+        {
+            problems.push("server.admin_listen: must differ from server.auth_listen".into());
+        }
+        match self.admin_tokens() {
+            Ok(tokens) => {
+                if tokens.iter().any(|t| t.expose_secret().len() < 16) {
+                    problems.push("admin.token: every token must be at least 16 characters".into());
+                }
+            }
+            Err(e) => problems.push(e),
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems.join("; ")))
+        }
+    }
+
+    /// The admin tokens from `admin.token` and `admin.token_file`. Empty means the admin API
+    /// refuses every call.
+    pub fn admin_tokens(&self) -> Result<Vec<SecretString>, String> {
+        let mut tokens = match &self.admin.token {
+            None => Vec::new(),
+            Some(Tokens::One(t)) => vec![t.clone()],
+            Some(Tokens::Many(ts)) => ts.clone(),
+        };
+        if let Some(path) = &self.admin.token_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("admin.token_file: cannot read {}: {e}", path.display()))?;
+            tokens.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(|l| SecretString::from(l.to_owned())),
+            );
+        }
+        Ok(tokens)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load(None, Some(map))
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.server.auth_listen.to_string(), "127.0.0.1:9090");
+        assert_eq!(s.server.admin_listen.to_string(), "127.0.0.1:9091");
+        assert_eq!(s.store.url, "embedded:./var/mediagate.db");
+        assert_eq!(s.storage.root, PathBuf::from("./var/media"));
+        assert_eq!(s.media.prefix, "/media/");
+        assert_eq!(s.session.cookie, "mediagate_session");
+        assert!(s.admin_tokens().unwrap().is_empty());
+    }
+
+    #[test]
+    fn env_overrides_with_double_underscores() {
+        let s = load(&[
+            ("MEDIAGATE__SERVER__AUTH_LISTEN", "127.0.0.1:7000"),
+            ("MEDIAGATE__STORE__URL", "redis://127.0.0.1:6400/"),
+            ("MEDIAGATE__ADMIN__TOKEN", "0123456789abcdef-long"),
+            ("MEDIAGATE__POLICY__READ_ALL_ROLES", "staff,admin"),
+        ])
+        .unwrap();
+        assert_eq!(s.server.auth_listen.port(), 7000);
+        assert_eq!(s.store.url, "redis://127.0.0.1:6400/");
+        assert_eq!(s.admin_tokens().unwrap().len(), 1);
+        assert_eq!(s.policy.read_all_roles, vec!["staff", "admin"]);
+    }
+
+    #[test]
+    fn bad_values_name_their_keys_all_at_once() {
+        let e = load(&[
+            ("MEDIAGATE__MEDIA__PREFIX", "media"),
+            ("MEDIAGATE__STORE__URL", "mysql://x"),
+            ("MEDIAGATE__ADMIN__TOKEN", "short"),
+        ])
+        .unwrap_err()
+        .0;
+        assert!(e.contains("media.prefix"), "{e}");
+        assert!(e.contains("store.url"), "{e}");
+        assert!(e.contains("admin.token"), "{e}");
+        assert!(!e.contains('\n'));
+        let e = load(&[("MEDIAGATE__SERVER__AUTH_LISTEN", "nowhere")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("auth_listen"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = load(&[("MEDIAGATE__SERVER__AUTH_LISTNE", "127.0.0.1:1")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("auth_listne"), "{e}");
+    }
+}

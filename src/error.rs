@@ -1,0 +1,111 @@
+//! Errors at the admin API boundary, and their one mapping to HTTP.
+//!
+//! Every admin error is `{"error": {"code", "message"}}`. `code` is stable and meant for
+//! programs; `message` is for people and never carries a secret or an internal cause (those go
+//! to the log, with the whole cause chain).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::store::StoreError;
+
+#[derive(thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    #[error("the admin API is disabled: set admin.token or admin.token_file")]
+    Disabled,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("upload is larger than the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("a record with this id or token already exists")]
+    Conflict,
+    #[error("the store schema is not current; run `mediagate migrate`")]
+    SchemaNotCurrent,
+    #[error("the store is unavailable")]
+    Store(#[source] StoreError),
+    #[error("the storage root could not be written")]
+    Storage(#[source] std::io::Error),
+    #[error("the random number generator failed")]
+    Random(#[from] crate::tokens::RandomError),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => Self::Conflict,
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl AdminError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidInput(_) => "invalid_input",
+            Self::Unauthorized => "unauthorized",
+            Self::Disabled => "admin_disabled",
+            Self::NotFound("user") => "user_not_found",
+            Self::NotFound("file") => "file_not_found",
+            Self::NotFound("session") => "session_not_found",
+            Self::NotFound(_) => "not_found",
+            Self::TooLarge(_) => "payload_too_large",
+            Self::Conflict => "conflict",
+            Self::SchemaNotCurrent => "schema_not_current",
+            Self::Store(_) => "store_unavailable",
+            Self::Storage(_) => "storage_error",
+            Self::Random(_) => "internal",
+        }
+    }
+}
+
+/// Walks the `source()` chain, one "Caused by:" per link, for the operator's log.
+pub fn error_chain_fmt(
+    e: &impl std::error::Error,
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
+    writeln!(f, "{e}")?;
+    let mut current = e.source();
+    while let Some(cause) = current {
+        writeln!(f, "Caused by:\n\t{cause}")?;
+        current = cause.source();
+    }
+    Ok(())
+}
+
+impl std::fmt::Debug for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        error_chain_fmt(self, f)
+    }
+}
+
+impl ResponseError for AdminError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidInput(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized | Self::Disabled => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::SchemaNotCurrent | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Storage(_) | Self::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error.cause_chain = ?self, "Admin call failed.");
+        }
+        let mut response = HttpResponse::build(status);
+        if matches!(self, Self::Unauthorized | Self::Disabled) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(serde_json::json!({
+            "error": { "code": self.code(), "message": self.to_string() }
+        }))
+    }
+}

@@ -1,0 +1,32 @@
+//! mediagate: lets nginx serve private, user-uploaded files only to the people allowed to read
+//! them. nginx asks, through `auth_request`, one question per request; mediagate answers from
+//! its store, and nginx moves every byte.
+//!
+//! # Layout
+//!
+//! * `config`: settings from defaults, a TOML file and `MEDIAGATE__…` variables.
+//! * `startup`: builds the store and both listeners; `Application` is what `main` runs.
+//! * `routes`: `auth` (nginx's subrequests), `admin` (the JSON API), `health`.
+//! * `paths`: strict parsing of the public URL and of storage paths.
+//! * `tokens`: URL tokens, session ids and ids, generated from the OS CSPRNG.
+//! * `policy`: the pure decision.
+//! * `store`: the `Store` trait, its Redis and embedded implementations, and migrations.
+//! * `storage`: file bytes on disk, written atomically.
+//! * `filenames`, `disposition`: what a file may be called and how it is presented.
+//! * `nginx`: renders the nginx snippets in `nginx/`.
+
+pub mod clock;
+pub mod config;
+pub mod disposition;
+pub mod error;
+pub mod filenames;
+pub mod nginx;
+pub mod paths;
+pub mod policy;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;

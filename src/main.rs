@@ -1,0 +1,140 @@
+//! The `mediagate` binary: parses the command line, loads settings, and runs a command.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use mediagate::config::{LogFormat, Settings};
+use mediagate::nginx;
+use mediagate::startup::{Application, BuildOptions, redact_url};
+
+/// nginx auth_request backend that serves private user uploads only to the people allowed to
+/// read them.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (TOML). Default: ./mediagate.toml if it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log format; overrides `log.format`.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<CliLogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CliLogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the auth listener (for nginx) and the admin listener (API, /healthz, /readyz).
+    Serve {
+        /// Apply pending keyspace migrations at start instead of waiting, unready, for
+        /// `mediagate migrate`.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Apply pending keyspace migrations, then exit. Safe to run twice or from several
+    /// processes at once.
+    Migrate,
+    /// Print an nginx configuration built from the snippets in nginx/.
+    NginxConfig {
+        /// `listen` of the generated server block.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: String,
+        /// Storage root nginx serves from. Default: `storage.root`.
+        #[arg(long, value_name = "DIR")]
+        storage_root: Option<PathBuf>,
+        /// Address of the auth listener. Default: `server.auth_listen`.
+        #[arg(long, value_name = "ADDR")]
+        auth_upstream: Option<String>,
+        /// `full`: a complete nginx.conf; `http`/`server`: the part to include in your own.
+        #[arg(long, value_enum, default_value = "full")]
+        part: nginx::Part,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, for people: the cause chain joined.
+            eprintln!("mediagate: {}", format!("{e:#}").replace('\n', " "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref(), None)?;
+    let format = match cli.log_format {
+        Some(CliLogFormat::Json) => LogFormat::Json,
+        Some(CliLogFormat::Text) => LogFormat::Text,
+        None => settings.log.format,
+    };
+    match cli.command {
+        Command::NginxConfig {
+            listen,
+            storage_root,
+            auth_upstream,
+            part,
+        } => {
+            let params = nginx::Params {
+                listen,
+                storage_root: storage_root.unwrap_or_else(|| settings.storage.root.clone()),
+                auth_upstream: auth_upstream
+                    .unwrap_or_else(|| settings.server.auth_listen.to_string()),
+                media_prefix: settings.media.prefix.clone(),
+            };
+            print!("{}", nginx::render(part, &params)?);
+            Ok(())
+        }
+        Command::Migrate => {
+            mediagate::telemetry::init(format, &settings.log.level);
+            runtime()?.block_on(async {
+                let timeout = std::time::Duration::from_millis(settings.store.timeout_ms.max(1000));
+                let store =
+                    mediagate::store::open(&settings.store.url, &settings.store.prefix, timeout)
+                        .await
+                        .with_context(|| {
+                            format!("cannot open store {}", redact_url(&settings.store.url))
+                        })?;
+                let applied = store.migrate().await.context("migration failed")?;
+                let version = store.schema_version().await?;
+                if applied.is_empty() {
+                    println!("Store schema is current (version {version}); nothing to do.");
+                } else {
+                    println!(
+                        "Applied migrations {applied:?}; store schema is now version {version}."
+                    );
+                }
+                Ok(())
+            })
+        }
+        Command::Serve { migrate } => {
+            mediagate::telemetry::init(format, &settings.log.level);
+            runtime()?.block_on(async {
+                let app = Application::build(settings.clone(), BuildOptions { migrate }).await?;
+                tracing::info!(
+                    auth = %settings.server.auth_listen.ip(), auth_port = app.auth_port(),
+                    admin_port = app.admin_port(), store = %redact_url(&settings.store.url),
+                    "Listening."
+                );
+                app.run_until_stopped().await
+            })
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

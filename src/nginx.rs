@@ -1,0 +1,140 @@
+//! Renders the nginx configuration from the snippets in `nginx/`, the one source that the
+//! `nginx/` directory ships, `mediagate nginx-config` prints, and the tests run.
+
+use std::path::{Path, PathBuf};
+
+const HTTP_SNIPPET: &str = include_str!("../nginx/mediagate-http.conf");
+const SERVER_SNIPPET: &str = include_str!("../nginx/mediagate-server.conf");
+const FULL: &str = include_str!("../nginx/nginx.conf.template");
+
+/// Which part to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// A complete nginx.conf.
+    Full,
+    /// The `upstream` block, for the `http { }` context.
+    Http,
+    /// The locations, for a `server { }` block.
+    Server,
+}
+
+/// The values substituted into the templates.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// `listen` of the generated server (full config only).
+    pub listen: String,
+    /// The storage root; made absolute, since nginx resolves relative paths against its prefix.
+    pub storage_root: PathBuf,
+    /// Address of the auth listener, `host:port` or `unix:/path`.
+    pub auth_upstream: String,
+    /// Public URL prefix, e.g. `/media/`.
+    pub media_prefix: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("{0}: {1:?} may not contain whitespace, quotes or any of ; {{ }} $ #")]
+    Unsafe(&'static str, String),
+    #[error("storage root: {0}")]
+    Root(#[from] std::io::Error),
+}
+
+/// Refuses values that could end a directive or open a block: the config is rendered by
+/// substitution, so a value must stay one token.
+fn token(name: &'static str, value: &str) -> Result<String, RenderError> {
+    let bad = value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\"';{}$#\\".contains(c));
+    if bad {
+        Err(RenderError::Unsafe(name, value.to_owned()))
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    let p = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    // Resolve `..` and symlinks where the directory exists; nginx's `disable_symlinks` would
+    // otherwise refuse a root reached through a symlink.
+    Ok(std::fs::canonicalize(&p).unwrap_or(p))
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("{by}{l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Renders one part.
+pub fn render(part: Part, params: &Params) -> Result<String, RenderError> {
+    let root = absolute(&params.storage_root)?;
+    let root = root.to_string_lossy();
+    let root = token("storage root", root.trim_end_matches('/'))?;
+    let upstream = token("auth upstream", &params.auth_upstream)?;
+    let prefix = token("media prefix", &params.media_prefix)?;
+    let http = HTTP_SNIPPET.replace("{{AUTH_UPSTREAM}}", &upstream);
+    let server = SERVER_SNIPPET
+        .replace("{{MEDIA_PREFIX}}", &prefix)
+        .replace("{{STORAGE_ROOT}}", &root);
+    Ok(match part {
+        Part::Http => http,
+        Part::Server => server,
+        Part::Full => FULL
+            .replace("{{LISTEN}}", &token("listen", &params.listen)?)
+            .replace("{{HTTP_SNIPPET}}", &indent(&http, "    "))
+            .replace("{{SERVER_SNIPPET}}", &indent(&server, "        ")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Params {
+        Params {
+            listen: "127.0.0.1:8080".into(),
+            storage_root: "/srv/media".into(),
+            auth_upstream: "127.0.0.1:9090".into(),
+            media_prefix: "/media/".into(),
+        }
+    }
+
+    #[test]
+    fn full_config_has_no_placeholder_left() {
+        let conf = render(Part::Full, &params()).unwrap();
+        assert!(!conf.contains("{{"), "{conf}");
+        assert!(conf.contains("location ^~ /media/ {"));
+        assert!(conf.contains("alias /srv/media/;"));
+        assert!(conf.contains("server 127.0.0.1:9090 max_fails=0;"));
+        assert!(conf.contains("listen 127.0.0.1:8080;"));
+    }
+
+    #[test]
+    fn values_cannot_inject_directives() {
+        for (field, value) in [
+            ("listen", "80; include /etc/passwd"),
+            ("upstream", "x { }"),
+            ("prefix", "/media/ {"),
+        ] {
+            let mut p = params();
+            match field {
+                "listen" => p.listen = value.into(),
+                "upstream" => p.auth_upstream = value.into(),
+                _ => p.media_prefix = value.into(),
+            }
+            assert!(render(Part::Full, &p).is_err(), "{field}");
+        }
+    }
+}

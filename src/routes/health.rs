@@ -1,0 +1,49 @@
+//! Liveness and readiness, on the admin listener, without authentication.
+
+use std::sync::atomic::Ordering;
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::state::{Schema, Shared};
+use crate::store::migrate;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+/// The process is up and serving HTTP.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Ready when not draining, the store answers, and its schema is the one this binary uses.
+/// Re-reads the schema version, so a `mediagate migrate` run elsewhere is noticed here.
+async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
+    if shared.draining.load(Ordering::Acquire) {
+        return HttpResponse::ServiceUnavailable().json(json!({"status": "draining"}));
+    }
+    if let Err(e) = shared.store.ping().await {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "store_unavailable", "store": shared.store.kind(), "error": e.to_string()}));
+    }
+    let schema = match shared.reconcile_schema().await {
+        Ok(s) => s,
+        Err(e) => {
+            return HttpResponse::ServiceUnavailable()
+                .json(json!({"status": "store_unavailable", "error": e.to_string()}));
+        }
+    };
+    match schema {
+        Schema::Current => HttpResponse::Ok().json(json!({
+            "status": "ready", "store": shared.store.kind(), "schema": migrate::CURRENT
+        })),
+        Schema::Old => HttpResponse::ServiceUnavailable().json(json!({
+            "status": "schema_old", "message": "run `mediagate migrate`", "needs": migrate::CURRENT
+        })),
+        Schema::TooNew | Schema::Unknown => HttpResponse::ServiceUnavailable().json(json!({
+            "status": "schema_too_new", "message": "the store was migrated by a newer mediagate", "supports": migrate::CURRENT
+        })),
+    }
+}

@@ -1,0 +1,233 @@
+//! Builds the application: store, schema check, both listeners. `Application::build` binds
+//! (port 0 allowed) so tests can start the whole service in-process and read its ports.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::policy::Policy;
+use crate::routes::{admin, auth, health};
+use crate::state::{Schema, Shared};
+use crate::storage::Storage;
+use crate::store;
+
+/// How often the embedded store drops expired sessions.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How often an unready process re-checks the store and its schema.
+const RECHECK_EVERY: Duration = Duration::from_secs(1);
+/// Longer than nginx's upstream `keepalive_timeout` (50 s in the snippet), so nginx closes
+/// idle connections first and never reuses one that mediagate is closing.
+const KEEP_ALIVE: Duration = Duration::from_secs(75);
+
+/// Options that are not configuration (command-line switches).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Apply pending migrations at start (`serve --migrate`).
+    pub migrate: bool,
+}
+
+pub struct Application {
+    auth_port: u16,
+    admin_port: u16,
+    auth_server: Server,
+    admin_server: Server,
+    shared: web::Data<Shared>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
+        let storage = Storage::new(&settings.storage.root);
+        storage.prepare().with_context(|| {
+            format!(
+                "storage.root: cannot create {}",
+                settings.storage.root.display()
+            )
+        })?;
+        let timeout = Duration::from_millis(settings.store.timeout_ms);
+        let store = store::open(&settings.store.url, &settings.store.prefix, timeout)
+            .await
+            .with_context(|| {
+                format!("store.url: cannot open {}", redact_url(&settings.store.url))
+            })?;
+        let shared = web::Data::new(Shared {
+            store,
+            schema: Default::default(),
+            draining: Default::default(),
+            auto_migrate: options.migrate,
+        });
+        match shared.reconcile_schema().await {
+            Ok(Schema::Current) => {}
+            Ok(Schema::Old) => tracing::warn!(
+                "Store schema is older than this binary needs; unready until `mediagate migrate` runs."
+            ),
+            Ok(s) => {
+                tracing::error!(schema = ?s, "Store schema is newer than this binary; refusing to serve.")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Store unreachable at start; unready until it answers.")
+            }
+        }
+        let tokens = settings.admin_tokens().map_err(anyhow::Error::msg)?;
+        if tokens.is_empty() {
+            tracing::warn!(
+                "No admin.token or admin.token_file set: the admin API refuses every call."
+            );
+        }
+        let auth_config = web::Data::new(auth::AuthConfig {
+            media_prefix: settings.media.prefix.clone(),
+            session_cookie: settings.session.cookie.clone(),
+            policy: Policy {
+                read_all_roles: settings.policy.read_all_roles.clone(),
+            },
+            timeout,
+        });
+        let admin_config = web::Data::new(admin::AdminConfig {
+            tokens,
+            media_prefix: settings.media.prefix.clone(),
+            storage,
+            max_upload_bytes: settings.upload.max_bytes,
+            max_session_ttl: settings.session.max_ttl_secs,
+        });
+
+        let shutdown = settings.server.shutdown_timeout_secs;
+        let auth_listener = TcpListener::bind(settings.server.auth_listen).with_context(|| {
+            format!(
+                "server.auth_listen: cannot bind {}",
+                settings.server.auth_listen
+            )
+        })?;
+        let admin_listener =
+            TcpListener::bind(settings.server.admin_listen).with_context(|| {
+                format!(
+                    "server.admin_listen: cannot bind {}",
+                    settings.server.admin_listen
+                )
+            })?;
+        let auth_port = auth_listener.local_addr()?.port();
+        let admin_port = admin_listener.local_addr()?.port();
+
+        let (s, c) = (shared.clone(), auth_config.clone());
+        let mut auth_server = HttpServer::new(move || {
+            App::new()
+                .app_data(s.clone())
+                .app_data(c.clone())
+                .configure(auth::configure)
+        })
+        .keep_alive(KEEP_ALIVE)
+        .disable_signals()
+        .shutdown_timeout(shutdown);
+        if settings.server.workers > 0 {
+            auth_server = auth_server.workers(settings.server.workers);
+        }
+        let auth_server = auth_server.listen(auth_listener)?.run();
+
+        let (s, c) = (shared.clone(), admin_config.clone());
+        let admin_server = HttpServer::new(move || {
+            App::new()
+                .app_data(s.clone())
+                .app_data(c.clone())
+                .configure(health::configure)
+                .configure(admin::configure)
+        })
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(shutdown)
+        .listen(admin_listener)?
+        .run();
+
+        Ok(Self {
+            auth_port,
+            admin_port,
+            auth_server,
+            admin_server,
+            shared,
+        })
+    }
+
+    pub fn auth_port(&self) -> u16 {
+        self.auth_port
+    }
+
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// Runs until both listeners stop: on SIGTERM or SIGINT, readiness turns 503 and both
+    /// listeners drain in-flight requests (up to `server.shutdown_timeout_secs`).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handles = [self.auth_server.handle(), self.admin_server.handle()];
+        let background = tokio::spawn(maintain(self.shared.clone()));
+        let signals = tokio::spawn(stop_on_signal(self.shared.clone(), handles));
+        let result = tokio::try_join!(self.auth_server, self.admin_server);
+        background.abort();
+        signals.abort();
+        result.map(|_| ()).context("a listener failed")
+    }
+}
+
+async fn stop_on_signal(shared: web::Data<Shared>, handles: [ServerHandle; 2]) {
+    if wait_for_signal().await.is_err() {
+        tracing::error!("Cannot listen for signals; stop with the admin of your process manager.");
+        return;
+    }
+    tracing::info!("Signal received; draining in-flight requests.");
+    shared.draining.store(true, Ordering::Release);
+    for h in &handles {
+        h.stop(true).await;
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
+}
+
+/// Background upkeep: re-checks an unready store every second, purges expired sessions hourly.
+async fn maintain(shared: web::Data<Shared>) {
+    let mut last_purge = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(RECHECK_EVERY).await;
+        if !shared.schema.is_current() {
+            let _ = shared.reconcile_schema().await;
+        }
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = tokio::time::Instant::now();
+            match shared.store.purge_expired(crate::clock::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "Purged expired sessions."),
+                Err(e) => tracing::warn!(error = %e, "Could not purge expired sessions."),
+            }
+        }
+    }
+}
+
+/// A store URL for messages: the password, if any, replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Keeps `Arc` in scope for callers that hold the store directly.
+pub type SharedStore = Arc<dyn store::Store>;

@@ -1,0 +1,79 @@
+//! Process-wide state shared by both listeners: the store, the schema gate, draining.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use crate::store::{Store, StoreError, migrate};
+
+/// Whether the store's schema is one this binary may read and write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Schema {
+    /// Not yet known (the store was unreachable when last asked).
+    Unknown = 0,
+    Current = 1,
+    /// Older than this binary needs: run `mediagate migrate` (or start with `--migrate`).
+    Old = 2,
+    /// Newer than this binary: it refuses to read or write.
+    TooNew = 3,
+}
+
+/// Cheap to read on every decision (one atomic load).
+#[derive(Debug, Default)]
+pub struct SchemaGate(AtomicU8);
+
+impl SchemaGate {
+    pub fn get(&self) -> Schema {
+        match self.0.load(Ordering::Acquire) {
+            1 => Schema::Current,
+            2 => Schema::Old,
+            3 => Schema::TooNew,
+            _ => Schema::Unknown,
+        }
+    }
+
+    pub fn set(&self, s: Schema) {
+        self.0.store(s as u8, Ordering::Release);
+    }
+
+    pub fn is_current(&self) -> bool {
+        self.get() == Schema::Current
+    }
+}
+
+/// Shared by both listeners.
+pub struct Shared {
+    pub store: Arc<dyn Store>,
+    pub schema: SchemaGate,
+    /// Set on SIGTERM: readiness fails so load balancers stop sending, while in-flight
+    /// requests finish.
+    pub draining: AtomicBool,
+    /// Apply pending migrations by itself (`serve --migrate`).
+    pub auto_migrate: bool,
+}
+
+impl Shared {
+    /// Reads the store's version and updates the gate; migrates a fresh store (and an old one
+    /// when `auto_migrate`). Safe to call repeatedly.
+    pub async fn reconcile_schema(&self) -> Result<Schema, StoreError> {
+        let version = match self.store.schema_version().await {
+            Ok(v) => v,
+            Err(e) => {
+                self.schema.set(Schema::Unknown);
+                return Err(e);
+            }
+        };
+        let state = if version == migrate::CURRENT {
+            Schema::Current
+        } else if version > migrate::CURRENT {
+            Schema::TooNew
+        } else if version == 0 || self.auto_migrate {
+            self.store.migrate().await?;
+            Schema::Current
+        } else {
+            Schema::Old
+        };
+        self.schema.set(state);
+        Ok(state)
+    }
+}

@@ -1,0 +1,190 @@
+//! File bytes on disk under the storage root.
+//!
+//! An upload streams into `{root}/.incoming/{uuid}`, is fsynced, then renamed to its final
+//! storage path `{2 hex}/{file id}` and the directory fsynced. Only then is the file registered
+//! in the store, so a token never points at a half-written file; on any failure the temporary
+//! file is removed. The `.incoming` directory is inside the root so the rename is atomic (one
+//! filesystem), yet no storage path can name it (see `paths::StoragePath`).
+
+use std::path::{Path, PathBuf};
+
+use futures_util::{Stream, StreamExt};
+use tokio::io::AsyncWriteExt;
+
+use crate::paths::StoragePath;
+use crate::tokens::FileId;
+
+const INCOMING: &str = ".incoming";
+
+/// Why an upload could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("upload exceeds {0} bytes")]
+    TooLarge(u64),
+    #[error("reading the request body failed: {0}")]
+    Body(String),
+    #[error("writing to the storage root failed")]
+    Io(#[from] std::io::Error),
+}
+
+/// The storage root.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    root: PathBuf,
+}
+
+/// A file written durably at its final path, not yet registered.
+#[derive(Debug)]
+pub struct Stored {
+    pub storage_path: StoragePath,
+    pub size: u64,
+}
+
+impl Storage {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates the root and its incoming directory (at start-up, so errors surface early).
+    pub fn prepare(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(self.root.join(INCOMING))
+    }
+
+    /// Streams `body` to disk as the bytes of `id`, refusing more than `max_bytes`.
+    pub async fn write<S, B, E>(
+        &self,
+        id: &FileId,
+        mut body: S,
+        max_bytes: u64,
+    ) -> Result<Stored, UploadError>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        let incoming = self.root.join(INCOMING);
+        tokio::fs::create_dir_all(&incoming).await?;
+        let tmp = incoming.join(uuid::Uuid::new_v4().simple().to_string());
+        let result = async {
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .await?;
+            let mut size: u64 = 0;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| UploadError::Body(e.to_string()))?;
+                let bytes = chunk.as_ref();
+                size += bytes.len() as u64;
+                if size > max_bytes {
+                    return Err(UploadError::TooLarge(max_bytes));
+                }
+                file.write_all(bytes).await?;
+            }
+            file.sync_all().await?;
+            drop(file);
+            let storage_path = StoragePath::for_file(id);
+            let dest = self.root.join(storage_path.as_str());
+            let dir = dest
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| self.root.clone());
+            tokio::fs::create_dir_all(&dir).await?;
+            tokio::fs::rename(&tmp, &dest).await?;
+            // Make the rename itself durable before the store points at the file.
+            tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+                .await
+                .map_err(std::io::Error::other)??;
+            Ok(Stored { storage_path, size })
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result
+    }
+
+    /// Removes a file's bytes (after its registration failed, or on delete).
+    pub async fn remove(&self, path: &StoragePath) -> std::io::Result<()> {
+        match tokio::fs::remove_file(self.root.join(path.as_str())).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(
+        parts: &[&'static [u8]],
+    ) -> impl Stream<Item = Result<&'static [u8], std::io::Error>> + Unpin {
+        futures_util::stream::iter(parts.iter().map(|p| Ok(*p)).collect::<Vec<_>>())
+    }
+
+    fn leftovers(root: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(root.join(INCOMING))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn writes_whole_file_at_its_storage_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::new(dir.path());
+        storage.prepare().unwrap();
+        let id = FileId::generate();
+        let stored = storage
+            .write(&id, chunks(&[b"hello ", b"world"]), 100)
+            .await
+            .unwrap();
+        assert_eq!(stored.size, 11);
+        assert_eq!(
+            std::fs::read(dir.path().join(stored.storage_path.as_str())).unwrap(),
+            b"hello world"
+        );
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn too_large_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::new(dir.path());
+        storage.prepare().unwrap();
+        let id = FileId::generate();
+        let err = storage
+            .write(&id, chunks(&[b"12345", b"67890"]), 8)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, UploadError::TooLarge(8)));
+        assert!(leftovers(dir.path()).is_empty());
+        assert!(
+            !dir.path()
+                .join(StoragePath::for_file(&id).as_str())
+                .exists()
+        );
+    }
+
+    #[tokio::test]
+    async fn body_error_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::new(dir.path());
+        storage.prepare().unwrap();
+        let body = futures_util::stream::iter(vec![
+            Ok::<&[u8], std::io::Error>(b"abc"),
+            Err(std::io::Error::other("client went away")),
+        ]);
+        let err = storage
+            .write(&FileId::generate(), body, 100)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, UploadError::Body(_)));
+        assert!(leftovers(dir.path()).is_empty());
+    }
+}

@@ -1,0 +1,366 @@
+//! The embedded store: one redb database file, for a single node that needs no server.
+//!
+//! redb gives ACID transactions with `Durability::Immediate` (fsync on commit), so an
+//! acknowledged write survives a crash, and its file lock keeps a second process out. Each
+//! operation is one transaction, so multi-record writes are atomic as in the Redis store.
+//! Reads are MVCC snapshots and never wait for a writer; writes (which fsync) run on the
+//! blocking pool so they never stall the async workers.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{
+    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, TableDefinition, TableError,
+};
+
+use super::migrate;
+use super::{
+    FileRecord, Lookup, SessionRecord, Store, StoreError, UserRecord, Written, decode, encode,
+};
+use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
+
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+const MIGRATIONS: TableDefinition<u32, i64> = TableDefinition::new("migrations");
+const USERS: TableDefinition<&str, &str> = TableDefinition::new("users");
+const USER_TOKENS: TableDefinition<&str, &str> = TableDefinition::new("utok");
+const FILE_TOKENS: TableDefinition<&str, &str> = TableDefinition::new("ftok");
+const FILES: TableDefinition<&str, &str> = TableDefinition::new("files");
+const USER_FILES: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("ufiles");
+const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
+const USER_SESSIONS: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("usess");
+
+const SCHEMA_KEY: &str = "schema_version";
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+fn err(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::unavailable(e.into())
+}
+
+fn corrupt(key: &str, what: &str) -> StoreError {
+    StoreError::Corrupt {
+        key: key.to_owned(),
+        source: serde::de::Error::custom(what),
+    }
+}
+
+/// Reads one value from a table that may not exist yet (a store before its first migration).
+fn get(
+    txn: &redb::ReadTransaction,
+    table: TableDefinition<&str, &str>,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    match txn.open_table(table) {
+        Ok(t) => Ok(t.get(key).map_err(err)?.map(|v| v.value().to_owned())),
+        Err(TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// The embedded half of each migration, applied in the transaction that records it.
+fn embedded_step(version: u32, txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    match version {
+        1 => {
+            txn.open_table(USERS).map_err(err)?;
+            txn.open_table(USER_TOKENS).map_err(err)?;
+            txn.open_table(FILE_TOKENS).map_err(err)?;
+            txn.open_table(FILES).map_err(err)?;
+            txn.open_multimap_table(USER_FILES).map_err(err)?;
+            txn.open_table(SESSIONS).map_err(err)?;
+            txn.open_multimap_table(USER_SESSIONS).map_err(err)?;
+            Ok(())
+        }
+        other => Err(StoreError::SchemaTooNew {
+            found: other,
+            supported: migrate::CURRENT,
+        }),
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens or creates the database file, creating its directory.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(StoreError::unavailable)?;
+        }
+        let db = Database::create(path).map_err(err)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// A database in memory: the same code paths, for unit tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(err)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Runs a write transaction on the blocking pool; `f` returning `Err` aborts it.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write().map_err(err)?;
+            let out = f(&txn)?;
+            txn.commit().map_err(err)?;
+            Ok(out)
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+    }
+
+    fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        self.db.begin_read().map_err(err)
+    }
+}
+
+fn version_in(txn: &redb::ReadTransaction) -> Result<u32, StoreError> {
+    match get(txn, META, SCHEMA_KEY)? {
+        None => Ok(0),
+        Some(v) => v.parse().map_err(|_| corrupt(SCHEMA_KEY, "not a number")),
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for EmbeddedStore {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read().map(|_| ())
+    }
+
+    async fn schema_version(&self) -> Result<u32, StoreError> {
+        version_in(&self.read()?)
+    }
+
+    async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
+        // redb allows one write transaction at a time: that is the migration lock.
+        self.write(|txn| {
+            let version = {
+                let meta = txn.open_table(META).map_err(err)?;
+                let v = meta
+                    .get(SCHEMA_KEY)
+                    .map_err(err)?
+                    .map(|v| v.value().to_owned());
+                match v {
+                    None => 0,
+                    Some(v) => v.parse().map_err(|_| corrupt(SCHEMA_KEY, "not a number"))?,
+                }
+            };
+            if version > migrate::CURRENT {
+                return Err(StoreError::SchemaTooNew {
+                    found: version,
+                    supported: migrate::CURRENT,
+                });
+            }
+            let mut applied = Vec::new();
+            for m in migrate::pending(version) {
+                embedded_step(m.version, txn)?;
+                txn.open_table(MIGRATIONS)
+                    .map_err(err)?
+                    .insert(m.version, crate::clock::now())
+                    .map_err(err)?;
+                txn.open_table(META)
+                    .map_err(err)?
+                    .insert(SCHEMA_KEY, m.version.to_string().as_str())
+                    .map_err(err)?;
+                tracing::info!(version = m.version, name = m.name, "Applied migration.");
+                applied.push(m.version);
+            }
+            Ok(applied)
+        })
+        .await
+    }
+
+    async fn ensure_user(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+        now: i64,
+    ) -> Result<(UserRecord, bool), StoreError> {
+        let fresh = UserRecord {
+            user_id: user_id.clone(),
+            token: fresh_token.clone(),
+            created_at: now,
+        };
+        self.write(move |txn| {
+            let mut users = txn.open_table(USERS).map_err(err)?;
+            let id = fresh.user_id.as_str();
+            if let Some(raw) = users.get(id).map_err(err)? {
+                return Ok((decode(id, raw.value())?, false));
+            }
+            users
+                .insert(id, encode(id, &fresh)?.as_str())
+                .map_err(err)?;
+            txn.open_table(USER_TOKENS)
+                .map_err(err)?
+                .insert(fresh.token.as_str(), id)
+                .map_err(err)?;
+            Ok((fresh, true))
+        })
+        .await
+    }
+
+    async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError> {
+        let txn = self.read()?;
+        get(&txn, USERS, user_id.as_str())?
+            .map(|raw| decode(user_id.as_str(), &raw))
+            .transpose()
+    }
+
+    async fn insert_file(&self, file: &FileRecord) -> Result<Written, StoreError> {
+        let file = file.clone();
+        self.write(move |txn| {
+            if txn
+                .open_table(USERS)
+                .map_err(err)?
+                .get(file.owner.as_str())
+                .map_err(err)?
+                .is_none()
+            {
+                return Ok(Written::NoSuchUser);
+            }
+            let mut ftok = txn.open_table(FILE_TOKENS).map_err(err)?;
+            let mut files = txn.open_table(FILES).map_err(err)?;
+            if ftok.get(file.token.as_str()).map_err(err)?.is_some()
+                || files.get(file.file_id.as_str()).map_err(err)?.is_some()
+            {
+                return Err(StoreError::Conflict);
+            }
+            let json = encode(file.file_id.as_str(), &file)?;
+            ftok.insert(file.token.as_str(), json.as_str())
+                .map_err(err)?;
+            files
+                .insert(file.file_id.as_str(), file.token.as_str())
+                .map_err(err)?;
+            txn.open_multimap_table(USER_FILES)
+                .map_err(err)?
+                .insert(file.owner.as_str(), file.file_id.as_str())
+                .map_err(err)?;
+            Ok(Written::Done)
+        })
+        .await
+    }
+
+    async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
+        let txn = self.read()?;
+        let Some(token) = get(&txn, FILES, id.as_str())? else {
+            return Ok(None);
+        };
+        get(&txn, FILE_TOKENS, &token)?
+            .map(|raw| decode(id.as_str(), &raw))
+            .transpose()
+    }
+
+    async fn lookup(
+        &self,
+        user_token: &UserToken,
+        file_token: &FileToken,
+        session: Option<&SessionKey>,
+    ) -> Result<Lookup, StoreError> {
+        let txn = self.read()?;
+        let user_of_token = get(&txn, USER_TOKENS, user_token.as_str())?
+            .map(|u| UserId::parse(&u).map_err(|_| corrupt("utok", "not a user id")))
+            .transpose()?;
+        let file = get(&txn, FILE_TOKENS, file_token.as_str())?
+            .map(|raw| decode("ftok", &raw))
+            .transpose()?;
+        let session = match session {
+            Some(k) => get(&txn, SESSIONS, k.as_str())?
+                .map(|raw| decode("session", &raw))
+                .transpose()?,
+            None => None,
+        };
+        Ok(Lookup {
+            user_of_token,
+            file,
+            session,
+        })
+    }
+
+    async fn insert_session(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        _now: i64,
+    ) -> Result<Written, StoreError> {
+        let (key, record) = (key.clone(), record.clone());
+        self.write(move |txn| {
+            let user = record.user_id.as_str();
+            if txn
+                .open_table(USERS)
+                .map_err(err)?
+                .get(user)
+                .map_err(err)?
+                .is_none()
+            {
+                return Ok(Written::NoSuchUser);
+            }
+            txn.open_table(SESSIONS)
+                .map_err(err)?
+                .insert(key.as_str(), encode("session", &record)?.as_str())
+                .map_err(err)?;
+            txn.open_multimap_table(USER_SESSIONS)
+                .map_err(err)?
+                .insert(user, key.as_str())
+                .map_err(err)?;
+            Ok(Written::Done)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.write(move |txn| {
+            let removed = txn
+                .open_table(SESSIONS)
+                .map_err(err)?
+                .remove(key.as_str())
+                .map_err(err)?
+                .map(|v| v.value().to_owned());
+            let Some(raw) = removed else { return Ok(false) };
+            let record: SessionRecord = decode("session", &raw)?;
+            txn.open_multimap_table(USER_SESSIONS)
+                .map_err(err)?
+                .remove(record.user_id.as_str(), key.as_str())
+                .map_err(err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        self.write(move |txn| {
+            let mut expired: Vec<(String, String)> = Vec::new();
+            {
+                let sessions = txn.open_table(SESSIONS).map_err(err)?;
+                for entry in sessions.iter().map_err(err)? {
+                    let (k, v) = entry.map_err(err)?;
+                    // An unreadable record can grant nothing; drop it with the expired ones.
+                    match decode::<SessionRecord>("session", v.value()) {
+                        Ok(r) if r.expires_at > now => {}
+                        Ok(r) => expired.push((k.value().to_owned(), r.user_id.to_string())),
+                        Err(_) => expired.push((k.value().to_owned(), String::new())),
+                    }
+                }
+            }
+            let mut sessions = txn.open_table(SESSIONS).map_err(err)?;
+            let mut index = txn.open_multimap_table(USER_SESSIONS).map_err(err)?;
+            for (k, user) in &expired {
+                sessions.remove(k.as_str()).map_err(err)?;
+                if !user.is_empty() {
+                    index.remove(user.as_str(), k.as_str()).map_err(err)?;
+                }
+            }
+            Ok(expired.len() as u64)
+        })
+        .await
+    }
+}

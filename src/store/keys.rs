@@ -1,0 +1,67 @@
+//! The only place Redis key names are built.
+//!
+//! Layout (schema version 1, see `migrations/V0001__init.lua`), `{p}` being `store.prefix`:
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `{p}:schema` | string | applied schema version |
+//! | `{p}:migrations` | hash | version → unix time applied |
+//! | `{p}:migrate:lock` | string | holder's uuid, with a TTL |
+//! | `{p}:meta` | hash | `created_at`, `layout` |
+//! | `{p}:user:{user_id}` | string | JSON `UserRecord` |
+//! | `{p}:utok:{user_token}` | string | user id |
+//! | `{p}:ftok:{file_token}` | string | JSON `FileRecord` (the decision reads this) |
+//! | `{p}:file:{file_id}` | string | current file token |
+//! | `{p}:ufiles:{user_id}` | set | the user's file ids |
+//! | `{p}:sess:{sha256(session id)}` | string | JSON `SessionRecord`, TTL = session lifetime |
+//! | `{p}:usess:{user_id}` | set | the user's session keys |
+
+use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
+
+/// Builds every key under one prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub fn schema(&self) -> String {
+        format!("{}:schema", self.prefix)
+    }
+    pub fn migrations(&self) -> String {
+        format!("{}:migrations", self.prefix)
+    }
+    pub fn migrate_lock(&self) -> String {
+        format!("{}:migrate:lock", self.prefix)
+    }
+    pub fn meta(&self) -> String {
+        format!("{}:meta", self.prefix)
+    }
+    pub fn user(&self, id: &UserId) -> String {
+        format!("{}:user:{}", self.prefix, id.as_str())
+    }
+    pub fn user_token(&self, t: &UserToken) -> String {
+        format!("{}:utok:{}", self.prefix, t.as_str())
+    }
+    pub fn file_token(&self, t: &FileToken) -> String {
+        format!("{}:ftok:{}", self.prefix, t.as_str())
+    }
+    pub fn file(&self, id: &FileId) -> String {
+        format!("{}:file:{}", self.prefix, id.as_str())
+    }
+    pub fn user_files(&self, id: &UserId) -> String {
+        format!("{}:ufiles:{}", self.prefix, id.as_str())
+    }
+    pub fn session(&self, k: &SessionKey) -> String {
+        format!("{}:sess:{}", self.prefix, k.as_str())
+    }
+    pub fn user_sessions(&self, id: &UserId) -> String {
+        format!("{}:usess:{}", self.prefix, id.as_str())
+    }
+}

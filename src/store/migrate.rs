@@ -1,0 +1,42 @@
+//! The keyspace migrations, in order. Append-only: a shipped migration is never edited; a
+//! change of layout is a new numbered file in `migrations/`.
+//!
+//! Each migration has a Redis script (run once per migration under the migration lock) and an
+//! embedded step (run inside the single redb write transaction that records it).
+
+/// One numbered migration.
+#[derive(Debug)]
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    /// Lua run with `KEYS[1] = {p}:meta` and `ARGV[1] = now` (unix seconds). Idempotent.
+    pub redis_lua: &'static str,
+}
+
+/// Every migration this binary knows, oldest first.
+pub const ALL: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    redis_lua: include_str!("../../migrations/V0001__init.lua"),
+}];
+
+/// The schema version this binary reads and writes.
+pub const CURRENT: u32 = 1;
+
+/// The migrations a store at `version` still needs.
+pub fn pending(version: u32) -> impl Iterator<Item = &'static Migration> {
+    ALL.iter().filter(move |m| m.version > version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_and_end_at_current() {
+        for (i, m) in ALL.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{}", m.name);
+        }
+        assert_eq!(ALL.last().map(|m| m.version), Some(CURRENT));
+    }
+}

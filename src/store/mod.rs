@@ -1,0 +1,232 @@
+//! The store: users, their URL tokens, files, and sessions.
+//!
+//! One trait, two implementations that pass one shared contract suite (`tests/store`):
+//! [`redis::RedisStore`] for several replicas, [`embedded::EmbeddedStore`] (redb, on disk) for a
+//! single node. Absence is `Ok(None)`; `Err` always means "could not find out", which the auth
+//! listener turns into 503, never into an answer.
+//!
+//! Data is shaped so that a lost or half-applied write denies: access exists because a key is
+//! present (a token mapping, a session), never because a marker is absent.
+
+pub mod embedded;
+pub mod keys;
+pub mod migrate;
+pub mod redis;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::disposition::DispositionKind;
+use crate::paths::StoragePath;
+use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
+
+/// Who may read a file besides its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    #[default]
+    Private,
+    Authenticated,
+    Public,
+}
+
+/// A user known to mediagate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    #[serde(rename = "u")]
+    pub user_id: UserId,
+    #[serde(rename = "t")]
+    pub token: UserToken,
+    #[serde(rename = "c")]
+    pub created_at: i64,
+}
+
+/// A stored file. Field names are short on purpose: this record exists once per file and the
+/// keyspace must stay small at millions of files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    #[serde(rename = "i")]
+    pub file_id: FileId,
+    #[serde(rename = "o")]
+    pub owner: UserId,
+    #[serde(rename = "t")]
+    pub token: FileToken,
+    #[serde(rename = "n")]
+    pub filename: String,
+    #[serde(rename = "p")]
+    pub storage_path: StoragePath,
+    #[serde(rename = "s")]
+    pub size: u64,
+    #[serde(rename = "m")]
+    pub content_type: String,
+    #[serde(rename = "v", default)]
+    pub visibility: Visibility,
+    #[serde(rename = "d")]
+    pub disposition: DispositionKind,
+    #[serde(rename = "c")]
+    pub created_at: i64,
+}
+
+/// A native session. Stored under the SHA-256 of its id (see [`SessionKey`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    #[serde(rename = "u")]
+    pub user_id: UserId,
+    #[serde(rename = "r", default)]
+    pub roles: Vec<String>,
+    /// Unix seconds. Also enforced by the policy, so a store that keeps an expired record
+    /// (the embedded one until its purge) still denies.
+    #[serde(rename = "e")]
+    pub expires_at: i64,
+}
+
+/// Everything one decision needs, read in one store round trip.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lookup {
+    /// The user the path's user token belongs to.
+    pub user_of_token: Option<UserId>,
+    /// The file the path's file token names.
+    pub file: Option<FileRecord>,
+    /// The caller's session, if a session key was given and is known.
+    pub session: Option<SessionRecord>,
+}
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("store did not answer in time")]
+    Timeout,
+    #[error("corrupt record under {key}")]
+    Corrupt {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("store schema version {found} is newer than this binary supports ({supported})")]
+    SchemaTooNew { found: u32, supported: u32 },
+    #[error("another process holds the migration lock")]
+    MigrationLocked,
+    #[error("a record with this id or token already exists")]
+    Conflict,
+    #[error("invalid store URL: {0}")]
+    Url(String),
+}
+
+impl StoreError {
+    pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(e))
+    }
+}
+
+/// Outcome of a write that needs its owner to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// The user named as owner does not exist; nothing was written.
+    NoSuchUser,
+}
+
+/// The store interface. Object-safe so that the app holds one `Arc<dyn Store>`.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"redis"` or `"embedded"`, for logs and health output.
+    fn kind(&self) -> &'static str;
+
+    /// Cheap reachability check for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The applied schema version; 0 for a store nothing was ever written to.
+    async fn schema_version(&self) -> Result<u32, StoreError>;
+
+    /// Applies pending migrations in order, under a lock; returns the versions applied now.
+    /// Refuses (`SchemaTooNew`) a store newer than `migrate::CURRENT`.
+    async fn migrate(&self) -> Result<Vec<u32>, StoreError>;
+
+    /// Returns the user, creating it with `fresh_token` if it does not exist. The bool tells
+    /// whether it was created.
+    async fn ensure_user(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+        now: i64,
+    ) -> Result<(UserRecord, bool), StoreError>;
+
+    async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Registers a file whose bytes are already durable at its storage path. Atomic: either the
+    /// token mapping and the id index both exist afterwards, or neither.
+    async fn insert_file(&self, file: &FileRecord) -> Result<Written, StoreError>;
+
+    async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError>;
+
+    /// The decision's read: one round trip for the token pair and the session.
+    async fn lookup(
+        &self,
+        user_token: &UserToken,
+        file_token: &FileToken,
+        session: Option<&SessionKey>,
+    ) -> Result<Lookup, StoreError>;
+
+    /// Stores a session that lives until `record.expires_at` (`now` gives the TTL).
+    async fn insert_session(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        now: i64,
+    ) -> Result<Written, StoreError>;
+
+    /// Logs one session out. `Ok(false)` if it did not exist.
+    async fn delete_session(&self, key: &SessionKey) -> Result<bool, StoreError>;
+
+    /// Drops sessions that expired before `now`; Redis does this itself (TTL) and returns 0.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// Opens the store named by `store.url`: `redis://…`, `rediss://…`, `redis+unix://…`,
+/// `embedded:PATH`, or `embedded::memory:` (in memory, for tests).
+pub async fn open(
+    url: &str,
+    prefix: &str,
+    timeout: std::time::Duration,
+) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("embedded:") {
+        let store = if path == ":memory:" {
+            embedded::EmbeddedStore::in_memory()?
+        } else {
+            embedded::EmbeddedStore::open(std::path::Path::new(path))?
+        };
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("redis://")
+        || url.starts_with("rediss://")
+        || url.starts_with("redis+unix://")
+    {
+        return Ok(Arc::new(redis::RedisStore::new(url, prefix, timeout)?));
+    }
+    Err(StoreError::Url(
+        "expected redis://, rediss://, redis+unix:// or embedded:PATH".into(),
+    ))
+}
+
+/// Parses a JSON record read from the store under `key`.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    key: &str,
+    raw: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(|source| StoreError::Corrupt {
+        key: key.to_owned(),
+        source,
+    })
+}
+
+/// Serializes a record for the store. Our records always serialize; an error here would be a
+/// bug in a derive, reported as corruption rather than a panic.
+pub(crate) fn encode<T: Serialize>(key: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|source| StoreError::Corrupt {
+        key: key.to_owned(),
+        source,
+    })
+}

@@ -1,0 +1,334 @@
+//! Secret and semi-secret identifiers: URL tokens, session ids, and the ids the application owns.
+//!
+//! Every value that reaches the store or a log goes through a newtype here, so that parsing
+//! happens once at the edge and the inner code never sees a raw string. URL tokens and session
+//! ids come from the operating system's CSPRNG; comparisons of secret values use
+//! `subtle::ConstantTimeEq`; `Debug` prints a short fingerprint, never the value.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Bytes of entropy in a URL token (user or file): 128 bits, rendered as 32 lowercase hex digits.
+const URL_TOKEN_BYTES: usize = 16;
+/// Bytes of entropy in a session id: 256 bits, rendered as 64 lowercase hex digits.
+const SESSION_ID_BYTES: usize = 32;
+
+/// Why a string is not a valid token or id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("wrong length")]
+    Length,
+    #[error("character outside the allowed alphabet")]
+    Alphabet,
+}
+
+/// The operating system's random source failed: nothing safe can be generated.
+#[derive(Debug, thiserror::Error)]
+#[error("the operating system's random number generator failed: {0}")]
+pub struct RandomError(String);
+
+fn random_hex<const N: usize>() -> Result<String, RandomError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| RandomError(e.to_string()))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Accepts exactly `len` lowercase hex digits. Upper case is refused, so that a URL has one
+/// spelling only and a case-folded token can never match.
+fn parse_lower_hex(s: &str, len: usize) -> Result<(), TokenError> {
+    if s.len() != len {
+        return Err(TokenError::Length);
+    }
+    if !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(TokenError::Alphabet);
+    }
+    Ok(())
+}
+
+/// First 8 hex digits of SHA-256: enough to correlate log lines, useless to an attacker.
+fn fingerprint_of(s: &str) -> String {
+    let digest = Sha256::digest(s.as_bytes());
+    hex::encode(&digest[..4])
+}
+
+macro_rules! url_token {
+    ($name:ident, $what:literal) => {
+        #[doc = concat!("The ", $what, " token in a public media URL: 128 random bits as 32 lowercase hex digits.")]
+        #[derive(Clone, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = TokenError;
+            fn try_from(s: String) -> Result<Self, TokenError> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(t: $name) -> String {
+                t.0
+            }
+        }
+
+        impl $name {
+            /// A fresh token from the OS CSPRNG.
+            pub fn generate() -> Result<Self, RandomError> {
+                random_hex::<URL_TOKEN_BYTES>().map(Self)
+            }
+
+            /// Parses a token exactly as it must appear in a URL (no decoding, no case folding).
+            pub fn parse(s: &str) -> Result<Self, TokenError> {
+                parse_lower_hex(s, URL_TOKEN_BYTES * 2)?;
+                Ok(Self(s.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Short non-reversible tag for logs.
+            pub fn fingerprint(&self) -> String {
+                fingerprint_of(&self.0)
+            }
+        }
+
+        /// Constant-time, so that a lookup hit followed by a check does not leak by timing
+        /// how many leading characters matched.
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "(fp={})"), self.fingerprint())
+            }
+        }
+    };
+}
+
+url_token!(UserToken, "user");
+url_token!(FileToken, "file");
+
+/// A session id as the browser holds it in its cookie. Never stored: the store keeps only
+/// [`SessionKey`], its SHA-256, so a dump of the store hands out no live cookie.
+#[derive(Clone)]
+pub struct SessionId(String);
+
+impl SessionId {
+    pub fn generate() -> Result<Self, RandomError> {
+        random_hex::<SESSION_ID_BYTES>().map(Self)
+    }
+
+    pub fn parse(s: &str) -> Result<Self, TokenError> {
+        parse_lower_hex(s, SESSION_ID_BYTES * 2)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The value to hand to the application (once, at creation).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn key(&self) -> SessionKey {
+        SessionKey(hex::encode(Sha256::digest(self.0.as_bytes())))
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId(fp={})", fingerprint_of(&self.0))
+    }
+}
+
+/// The store's name for a session: hex SHA-256 of the session id. Safe to log in part.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey(String);
+
+impl SessionKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Rebuilds a key read back from the store's own index.
+    pub fn from_stored(s: &str) -> Result<Self, TokenError> {
+        parse_lower_hex(s, 64)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionKey({}…)", &self.0[..8])
+    }
+}
+
+/// Maximum length of an application id (user ids), per the contract.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Why an application id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("must be 1 to 128 characters long")]
+    Length,
+    #[error("may contain only A-Z, a-z, 0-9, '.', '_', '@' and '-'")]
+    Alphabet,
+}
+
+/// The application's own id for a user: 1–128 characters of `[A-Za-z0-9._@-]`.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl TryFrom<String> for UserId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<UserId> for String {
+    fn from(t: UserId) -> String {
+        t.0
+    }
+}
+
+impl UserId {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        if s.is_empty() || s.len() > MAX_ID_LEN {
+            return Err(IdError::Length);
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
+        {
+            return Err(IdError::Alphabet);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// mediagate's id for a stored file: a UUID v4 in simple form (32 lowercase hex digits). It is
+/// not a secret (the admin API uses it), and it names the file on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FileId(String);
+
+impl TryFrom<String> for FileId {
+    type Error = TokenError;
+    fn try_from(s: String) -> Result<Self, TokenError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<FileId> for String {
+    fn from(t: FileId) -> String {
+        t.0
+    }
+}
+
+impl FileId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    pub fn parse(s: &str) -> Result<Self, TokenError> {
+        parse_lower_hex(s, 32)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_parse_back_and_differ() {
+        let a = FileToken::generate().unwrap();
+        let b = FileToken::generate().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(FileToken::parse(a.as_str()).unwrap(), a);
+        assert_eq!(a.as_str().len(), 32);
+        let s = SessionId::generate().unwrap();
+        assert_eq!(s.expose().len(), 64);
+        assert!(SessionId::parse(s.expose()).is_ok());
+    }
+
+    #[test]
+    fn tokens_refuse_other_case_length_and_alphabet() {
+        let t = UserToken::generate().unwrap();
+        assert_eq!(
+            UserToken::parse(&t.as_str().to_uppercase()).err(),
+            if t.as_str().bytes().any(|b| b.is_ascii_alphabetic()) {
+                Some(TokenError::Alphabet)
+            } else {
+                None
+            }
+        );
+        assert_eq!(UserToken::parse("abc").err(), Some(TokenError::Length));
+        assert_eq!(
+            UserToken::parse("0123456789abcdef0123456789abcdeg").err(),
+            Some(TokenError::Alphabet)
+        );
+        assert_eq!(
+            UserToken::parse("0123456789ABCDEF0123456789abcdef").err(),
+            Some(TokenError::Alphabet)
+        );
+    }
+
+    #[test]
+    fn debug_never_prints_the_secret() {
+        let s = SessionId::generate().unwrap();
+        assert!(!format!("{s:?}").contains(s.expose()));
+        let t = FileToken::generate().unwrap();
+        assert!(!format!("{t:?}").contains(t.as_str()));
+        assert!(!format!("{:?}", s.key()).contains(s.key().as_str()));
+    }
+
+    #[test]
+    fn session_key_is_sha256_of_the_id() {
+        let s = SessionId::parse(&"a".repeat(64)).unwrap();
+        assert_eq!(
+            s.key().as_str(),
+            "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"
+        );
+    }
+
+    #[test]
+    fn user_ids_follow_the_contract() {
+        assert!(UserId::parse("alice@example.com").is_ok());
+        assert!(UserId::parse("a.b_c-9").is_ok());
+        assert_eq!(UserId::parse(""), Err(IdError::Length));
+        assert_eq!(UserId::parse(&"a".repeat(129)), Err(IdError::Length));
+        assert!(UserId::parse(&"a".repeat(128)).is_ok());
+        for bad in ["a/b", "a b", "é", "a%2f", "..\\x", "a:b"] {
+            assert_eq!(UserId::parse(bad), Err(IdError::Alphabet), "{bad}");
+        }
+    }
+}
