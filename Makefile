@@ -1,0 +1,59 @@
+# mediagate: `make help` lists the targets.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.DEFAULT_GOAL := help
+
+##@ Start here
+
+.PHONY: run
+run: deps ## Build, then start nginx (http://127.0.0.1:8080) in front of mediagate on the embedded store
+	@scripts/run.sh
+
+.PHONY: test
+test: deps ## Run every test: unit, property, store contract (embedded + Redis), end-to-end through nginx
+	$(CARGO) test --all-targets -- --test-threads=4
+
+##@ Development
+
+.PHONY: deps
+deps: ## Install nginx and redis-server if missing (apt, as root), or say what to run
+	@scripts/deps.sh
+
+.PHONY: build
+build: ## Build the release binary
+	$(CARGO) build --release
+
+.PHONY: fmt
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+.PHONY: lint
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZ_SECONDS (default 60); needs cargo-fuzz
+	@scripts/fuzz.sh $(or $(FUZZ_SECONDS),60)
+
+.PHONY: migrate
+migrate: ## Apply pending keyspace migrations to the configured store
+	$(CARGO) run --release -- migrate
+
+.PHONY: nginx-config
+nginx-config: ## Print the complete nginx.conf for the current configuration
+	@$(CARGO) run --quiet -- nginx-config
+
+.PHONY: clean
+clean: ## Remove build output and the local state of `make run` (var/)
+	$(CARGO) clean
+	rm -rf var
+
+##@ Help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+		/^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } \
+		/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)

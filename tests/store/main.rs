@@ -1,0 +1,155 @@
+//! The store contract: one suite, run against every implementation (embedded on disk,
+//! embedded in memory, Redis on its own redis-server). Both stores must behave identically.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod suite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mediagate::store::{self, Store};
+use support::redis::RedisServer;
+
+const TIMEOUT: Duration = Duration::from_millis(500);
+
+async fn embedded_file(dir: &std::path::Path) -> Arc<dyn Store> {
+    store::open(
+        &format!("embedded:{}", dir.join("db/mediagate.db").display()),
+        "t",
+        TIMEOUT,
+    )
+    .await
+    .expect("open embedded")
+}
+
+async fn redis_store(r: &RedisServer, prefix: &str) -> Arc<dyn Store> {
+    store::open(&r.url(), prefix, TIMEOUT)
+        .await
+        .expect("open redis")
+}
+
+#[tokio::test]
+async fn embedded_on_disk_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    suite::run(embedded_file(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn embedded_in_memory_passes_the_suite() {
+    suite::run(
+        store::open("embedded::memory:", "t", TIMEOUT)
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn redis_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = RedisServer::start(dir.path());
+    suite::run(redis_store(&r, "suite").await).await;
+    // A second prefix on the same server is a separate keyspace.
+    suite::run(redis_store(&r, "other").await).await;
+}
+
+#[tokio::test]
+async fn embedded_keeps_everything_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = suite::write_sample(embedded_file(dir.path()).await).await;
+    // The first handle is dropped: the file lock is released, as at a process exit.
+    suite::check_sample(embedded_file(dir.path()).await, &written).await;
+}
+
+#[tokio::test]
+async fn redis_keeps_everything_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = RedisServer::start(dir.path());
+    let written = suite::write_sample(redis_store(&r, "p").await).await;
+    r.restart();
+    suite::check_sample(redis_store(&r, "p").await, &written).await;
+}
+
+#[tokio::test]
+async fn embedded_refuses_a_second_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = embedded_file(dir.path()).await;
+    let second = store::open(
+        &format!("embedded:{}", dir.path().join("db/mediagate.db").display()),
+        "t",
+        TIMEOUT,
+    )
+    .await;
+    assert!(second.is_err());
+}
+
+#[tokio::test]
+async fn concurrent_migrations_apply_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = RedisServer::start(dir.path());
+    let stores: Vec<_> = futures_join(4, || redis_store(&r, "m")).await;
+    let results = futures_util::future::join_all(stores.iter().map(|s| s.migrate())).await;
+    let applied: Vec<u32> = results
+        .into_iter()
+        .flat_map(|r| r.expect("migrate"))
+        .collect();
+    assert_eq!(applied, vec![1], "exactly one process applies V0001");
+    assert_eq!(
+        stores[0].schema_version().await.unwrap(),
+        store::migrate::CURRENT
+    );
+    let log = r.command(&["HGETALL", "m:migrations"]).unwrap();
+    assert!(log.contains("\r\n1\r\n"), "{log}");
+}
+
+#[tokio::test]
+async fn redis_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = RedisServer::start(dir.path());
+    r.command(&["SET", "n:schema", "99"]).unwrap();
+    let s = redis_store(&r, "n").await;
+    assert!(matches!(
+        s.migrate().await,
+        Err(store::StoreError::SchemaTooNew { found: 99, .. })
+    ));
+}
+
+#[tokio::test]
+async fn redis_down_is_an_error_not_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = RedisServer::start(dir.path());
+    let s = redis_store(&r, "d").await;
+    s.migrate().await.unwrap();
+    r.kill();
+    let started = std::time::Instant::now();
+    let t = mediagate::tokens::UserToken::generate().unwrap();
+    let f = mediagate::tokens::FileToken::generate().unwrap();
+    assert!(s.lookup(&t, &f, None).await.is_err());
+    assert!(s.ping().await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    r.restart();
+    // The same handle reconnects by itself: no new store, no restart of the caller.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while s.ping().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store did not reconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(s.lookup(&t, &f, None).await.is_ok());
+}
+
+async fn futures_join<F, Fut>(n: usize, f: F) -> Vec<Arc<dyn Store>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Store>>,
+{
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(f().await);
+    }
+    out
+}

@@ -1,0 +1,300 @@
+//! The real `mediagate` binary as a child process, and `Stack`: redis (optional) + mediagate +
+//! nginx in one temporary directory, with helpers for the admin API and public URLs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::http::{self, Response};
+use super::nginx::{self, Nginx};
+use super::redis::RedisServer;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub struct MediaGate {
+    pub auth_port: u16,
+    pub admin_port: u16,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl MediaGate {
+    /// Starts the binary with `env` on top of the test defaults, and waits for `/healthz`.
+    pub fn start(dir: &Path, env: Vec<(String, String)>) -> Self {
+        std::fs::create_dir_all(dir).expect("app dir");
+        let mut app = Self {
+            auth_port: super::free_port(),
+            admin_port: super::free_port(),
+            dir: dir.to_path_buf(),
+            env,
+            child: None,
+        };
+        app.spawn();
+        app
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("app.log"))
+            .expect("app log");
+        let child = Command::new(env!("CARGO_BIN_EXE_mediagate"))
+            .arg("serve")
+            .current_dir(&self.dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "debug")
+            .env(
+                "MEDIAGATE__SERVER__AUTH_LISTEN",
+                format!("127.0.0.1:{}", self.auth_port),
+            )
+            .env(
+                "MEDIAGATE__SERVER__ADMIN_LISTEN",
+                format!("127.0.0.1:{}", self.admin_port),
+            )
+            .env("MEDIAGATE__SERVER__WORKERS", "2")
+            .env("MEDIAGATE__ADMIN__TOKEN", ADMIN_TOKEN)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn mediagate");
+        self.child = Some(child);
+        let port = self.admin_port;
+        super::eventually("mediagate /healthz", Duration::from_secs(20), || {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("mediagate exited with {status}; log:\n{}", self.log());
+            }
+            http::send(port, "GET", b"/healthz", &[], b"")
+                .ok()
+                .filter(|r| r.status == 200)
+        });
+    }
+
+    pub fn wait_ready(&self) {
+        let port = self.admin_port;
+        super::eventually("mediagate /readyz", Duration::from_secs(20), || {
+            http::send(port, "GET", b"/readyz", &[], b"")
+                .ok()
+                .filter(|r| r.status == 200)
+        });
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for the exit; returns its status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        super::signal(c.id(), "TERM");
+        let status = super::eventually("mediagate to exit", Duration::from_secs(20), || {
+            c.try_wait().ok().flatten()
+        });
+        status.code()
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("app.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for MediaGate {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Which store a stack runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Embedded,
+    Redis,
+}
+
+/// redis (for `StoreKind::Redis`) + mediagate + nginx.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub redis: Option<RedisServer>,
+    pub app: MediaGate,
+    pub nginx: Nginx,
+    pub storage_root: PathBuf,
+}
+
+impl Stack {
+    pub fn start(kind: StoreKind) -> Self {
+        Self::start_with(kind, Vec::new(), |c| c)
+    }
+
+    /// `edit` may change the rendered nginx config (e.g. add a location to the server).
+    pub fn start_with(
+        kind: StoreKind,
+        mut env: Vec<(String, String)>,
+        edit: impl Fn(String) -> String,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage_root = dir.path().join("media");
+        std::fs::create_dir_all(&storage_root).expect("storage root");
+        let redis = match kind {
+            StoreKind::Redis => {
+                let r = RedisServer::start(&dir.path().join("redis"));
+                env.push(("MEDIAGATE__STORE__URL".into(), r.url()));
+                Some(r)
+            }
+            StoreKind::Embedded => {
+                env.push((
+                    "MEDIAGATE__STORE__URL".into(),
+                    format!(
+                        "embedded:{}",
+                        dir.path().join("store/mediagate.db").display()
+                    ),
+                ));
+                None
+            }
+        };
+        env.push((
+            "MEDIAGATE__STORAGE__ROOT".into(),
+            storage_root.to_string_lossy().into_owned(),
+        ));
+        let app = MediaGate::start(&dir.path().join("app"), env.clone());
+        app.wait_ready();
+        let auth_port = app.auth_port;
+        let root = storage_root.clone();
+        let nginx = Nginx::start(&dir.path().join("nginx"), |port| {
+            edit(nginx::render(port, &root, auth_port, &env))
+        });
+        Self {
+            dir,
+            redis,
+            app,
+            nginx,
+            storage_root,
+        }
+    }
+
+    /// Everything a failing assertion should show.
+    pub fn logs(&self) -> String {
+        format!(
+            "--- mediagate log ---\n{}\n--- nginx error.log ---\n{}\n--- redis log ---\n{}",
+            tail(&self.app.log()),
+            tail(&self.nginx.log()),
+            self.redis
+                .as_ref()
+                .map(|r| tail(&r.log()))
+                .unwrap_or_default()
+        )
+    }
+
+    /// An admin call with the bearer token.
+    pub fn admin(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        let mut all = vec![("Authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        http::send(self.app.admin_port, method, target.as_bytes(), &all, body)
+            .unwrap_or_else(|e| panic!("{method} {target}: {e}\n{}", self.logs()))
+    }
+
+    /// Creates (or fetches) a user; returns its user token.
+    pub fn user(&self, id: &str) -> String {
+        let r = self.admin("PUT", &format!("/v1/users/{id}"), &[], b"");
+        assert!(
+            matches!(r.status, 200 | 201),
+            "PUT user: {} {}\n{}",
+            r.status,
+            r.text(),
+            self.logs()
+        );
+        r.json()["user_token"]
+            .as_str()
+            .expect("user_token")
+            .to_owned()
+    }
+
+    /// Uploads `bytes` for `user` under `filename` (raw, already URL-encoded for the query);
+    /// returns the JSON answer.
+    pub fn upload(
+        &self,
+        user: &str,
+        filename_query: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> serde_json::Value {
+        let r = self.admin(
+            "POST",
+            &format!("/v1/users/{user}/files?filename={filename_query}"),
+            &[("Content-Type", content_type)],
+            bytes,
+        );
+        assert_eq!(r.status, 201, "upload: {}\n{}", r.text(), self.logs());
+        r.json()
+    }
+
+    /// A native session for `user`; returns the session id.
+    pub fn session(&self, user: &str, ttl: u64, roles: &[&str]) -> String {
+        let body =
+            serde_json::json!({"user_id": user, "ttl_seconds": ttl, "roles": roles}).to_string();
+        let r = self.admin(
+            "POST",
+            "/v1/sessions",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 201, "session: {}\n{}", r.text(), self.logs());
+        r.json()["session_id"]
+            .as_str()
+            .expect("session_id")
+            .to_owned()
+    }
+
+    /// A request through nginx with the session cookie (if any).
+    pub fn media(
+        &self,
+        method: &str,
+        target: &[u8],
+        session: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Response {
+        let cookie = session.map(|s| format!("mediagate_session={s}"));
+        let mut headers: Vec<(&str, &str)> = extra.to_vec();
+        if let Some(c) = &cookie {
+            headers.push(("Cookie", c));
+        }
+        http::send(self.nginx.port, method, target, &headers, b"").unwrap_or_else(|e| {
+            panic!(
+                "{method} {}: {e}\n{}",
+                String::from_utf8_lossy(target),
+                self.logs()
+            )
+        })
+    }
+
+    pub fn get(&self, url: &str, session: Option<&str>) -> Response {
+        self.media("GET", url.as_bytes(), session, &[])
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}

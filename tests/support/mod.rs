@@ -1,0 +1,63 @@
+//! Test support shared by the test binaries: real `redis-server`, real `nginx` and the real
+//! `mediagate` binary, each on free loopback ports in its own temporary directory, killed on
+//! drop. No test uses a shared server or a fixed port.
+#![allow(dead_code)]
+
+pub mod app;
+pub mod http;
+pub mod nginx;
+pub mod redis;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// A loopback port that was free a moment ago. nginx and redis-server cannot take port 0, so
+/// the harness picks one and retries the start if another process took it in between.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `patience`.
+pub fn eventually<T>(what: &str, patience: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {patience:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Fails loudly when a tool the tests need is missing: a skipped test is a test that did not
+/// run. `make test` installs them first.
+pub fn require(program: &str) -> String {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/sbin",
+        "/bin",
+    ] {
+        let p = format!("{dir}/{program}");
+        if std::path::Path::new(&p).exists() {
+            return p;
+        }
+    }
+    panic!(
+        "`{program}` is not installed: run `make deps` (apt-get install nginx redis-server) first"
+    );
+}
+
+/// Sends a signal to a child process by pid.
+pub fn signal(pid: u32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+}
