@@ -55,6 +55,23 @@ pub fn require(program: &str) -> String {
     );
 }
 
+/// Waits up to 10 s until `ready()` holds. Returns false, and forgets the child, if it exited
+/// first (e.g. its port was taken), so that the caller can retry on another port.
+pub fn wait_started(child: &mut Option<std::process::Child>, ready: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        if let Some(Ok(Some(_))) = child.as_mut().map(std::process::Child::try_wait) {
+            *child = None;
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 /// Sends a signal to a child process by pid.
 pub fn signal(pid: u32, sig: &str) {
     let _ = std::process::Command::new("kill")

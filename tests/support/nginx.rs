@@ -66,18 +66,10 @@ impl Nginx {
             .spawn()
             .expect("spawn nginx");
         self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
-                self.child = None;
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+        let port = self.port;
+        super::wait_started(&mut self.child, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
     }
 
     fn read_log(dir: &Path) -> String {
