@@ -2,7 +2,6 @@
 //! (port 0 allowed) so tests can start the whole service in-process and read its ports.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -228,6 +227,3 @@ pub fn redact_url(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
-
-/// Keeps `Arc` in scope for callers that hold the store directly.
-pub type SharedStore = Arc<dyn store::Store>;

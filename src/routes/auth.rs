@@ -5,7 +5,6 @@
 //! storage path and response headers for nginx), 401, 403, or 503 when it cannot decide in
 //! time. It never answers anything else, and never 200 in doubt.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -117,10 +116,11 @@ async fn check(
         return unavailable();
     }
     let session = session_key(&req, &config.session_cookie);
-    let store: &Arc<dyn crate::store::Store> = &shared.store;
     let lookup = tokio::time::timeout(
         config.timeout,
-        store.lookup(&path.user_token, &path.file_token, session.as_ref()),
+        shared
+            .store
+            .lookup(&path.user_token, &path.file_token, session.as_ref()),
     )
     .await;
     let lookup = match lookup {

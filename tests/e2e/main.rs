@@ -25,6 +25,7 @@ macro_rules! on_both_stores {
 }
 
 mod admin;
+mod cli;
 mod gate;
 mod hostile;
 mod lifecycle;
