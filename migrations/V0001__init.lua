@@ -7,5 +7,5 @@
 -- KEYS[1] = {prefix}:meta
 -- ARGV[1] = now, unix seconds
 redis.call('HSETNX', KEYS[1], 'created_at', ARGV[1])
-redis.call('HSETNX', KEYS[1], 'layout', 'user,utok,ftok,file,ufiles,sess,usess')
+redis.call('HSETNX', KEYS[1], 'layout', 'user,utok,ftok,file,ufiles,sess,usess,ugrants,dl,events')
 return 1

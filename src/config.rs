@@ -23,6 +23,8 @@ pub struct Settings {
     pub session: SessionSettings,
     pub policy: PolicySettings,
     pub upload: UploadSettings,
+    pub links: LinkSettings,
+    pub audit: AuditSettings,
     pub log: LogSettings,
 }
 
@@ -101,6 +103,29 @@ pub struct PolicySettings {
 pub struct UploadSettings {
     /// Largest accepted upload; larger ones get 413 and leave nothing on disk.
     pub max_bytes: u64,
+    /// Accepted content types (`image/png`, or `image/*`); empty accepts every type.
+    pub allowed_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSettings {
+    /// HMAC-SHA256 key of share links (at least 32 characters). Without it, links are off.
+    pub secret: Option<SecretString>,
+    /// Former keys, still accepted while links signed with them expire (key rotation).
+    pub old_secrets: Vec<SecretString>,
+    /// Longest lifetime a share link may be given.
+    pub max_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Events kept in the store; older ones are dropped.
+    pub max_events: u64,
+    /// Events waiting to be written; beyond it new events are dropped (and counted) rather
+    /// than slowing decisions down.
+    pub buffer: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -136,6 +161,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("session.cookie", "mediagate_session"),
     ("session.max_ttl_secs", "2592000"),
     ("upload.max_bytes", "1073741824"),
+    ("links.max_ttl_secs", "604800"),
+    ("audit.max_events", "100000"),
+    ("audit.buffer", "10000"),
     ("log.format", "text"),
     ("log.level", "info"),
 ];
@@ -154,9 +182,15 @@ impl Settings {
                 .set_default(*key, *value)
                 .map_err(|e| ConfigError(e.to_string()))?;
         }
-        builder = builder
-            .set_default("policy.read_all_roles", Vec::<String>::new())
-            .map_err(|e| ConfigError(e.to_string()))?;
+        for list in [
+            "policy.read_all_roles",
+            "upload.allowed_types",
+            "links.old_secrets",
+        ] {
+            builder = builder
+                .set_default(list, Vec::<String>::new())
+                .map_err(|e| ConfigError(e.to_string()))?;
+        }
         builder = match file {
             Some(path) => {
                 if !path.is_file() {
@@ -178,6 +212,8 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("policy.read_all_roles")
+                    .with_list_parse_key("upload.allowed_types")
+                    .with_list_parse_key("links.old_secrets")
                     .try_parsing(true)
                     .source(env),
             )
@@ -249,6 +285,27 @@ impl Settings {
             && self.server.auth_listen.port() != 0
         {
             problems.push("server.admin_listen: must differ from server.auth_listen".into());
+        }
+        let short = |s: &SecretString| s.expose_secret().len() < 32;
+        if self.links.secret.as_ref().is_some_and(short) || self.links.old_secrets.iter().any(short)
+        {
+            problems.push("links.secret: every link key must be at least 32 characters".into());
+        }
+        if self.links.max_ttl_secs == 0 {
+            problems.push("links.max_ttl_secs: must be positive".into());
+        }
+        for t in &self.upload.allowed_types {
+            let ok = t.split_once('/').is_some_and(|(a, b)| {
+                !a.is_empty() && !b.is_empty() && !t.contains(char::is_whitespace)
+            });
+            if !ok {
+                problems.push(format!(
+                    "upload.allowed_types: {t:?} is not a type like image/png or image/*"
+                ));
+            }
+        }
+        if self.audit.buffer == 0 || self.audit.max_events == 0 {
+            problems.push("audit.buffer and audit.max_events: must be positive".into());
         }
         match self.admin_tokens() {
             Ok(tokens) => {

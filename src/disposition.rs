@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How the browser should present a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DispositionKind {
     Inline,

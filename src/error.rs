@@ -21,8 +21,14 @@ pub enum AdminError {
     NotFound(&'static str),
     #[error("upload is larger than the limit of {0} bytes")]
     TooLarge(u64),
-    #[error("a record with this id or token already exists")]
+    #[error("a concurrent change to the same record won; try again")]
     Conflict,
+    #[error("a file can be shared with at most 1000 users")]
+    TooManyGrants,
+    #[error("content type {0} is not accepted (upload.allowed_types)")]
+    UnsupportedType(String),
+    #[error("share links are off: set links.secret")]
+    LinksDisabled,
     #[error("the store schema is not current; run `mediagate migrate`")]
     SchemaNotCurrent,
     #[error("the store is unavailable")]
@@ -37,6 +43,10 @@ impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Self::Conflict,
+            StoreError::Change(crate::store::ChangeError::TooManyGrants) => Self::TooManyGrants,
+            StoreError::Cursor => {
+                Self::InvalidInput("after: not a cursor from GET /v1/events".into())
+            }
             other => Self::Store(other),
         }
     }
@@ -54,6 +64,9 @@ impl AdminError {
             Self::NotFound(_) => "not_found",
             Self::TooLarge(_) => "payload_too_large",
             Self::Conflict => "conflict",
+            Self::TooManyGrants => "too_many_grants",
+            Self::UnsupportedType(_) => "unsupported_media_type",
+            Self::LinksDisabled => "links_disabled",
             Self::SchemaNotCurrent => "schema_not_current",
             Self::Store(_) => "store_unavailable",
             Self::Storage(_) => "storage_error",
@@ -76,6 +89,20 @@ pub fn error_chain_fmt(
     Ok(())
 }
 
+/// The JSON body of every admin error.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for programs: `invalid_input`, `unauthorized`, `user_not_found`, …
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
 impl std::fmt::Debug for AdminError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         error_chain_fmt(self, f)
@@ -89,7 +116,9 @@ impl ResponseError for AdminError {
             Self::Unauthorized | Self::Disabled => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Conflict => StatusCode::CONFLICT,
+            Self::Conflict | Self::TooManyGrants => StatusCode::CONFLICT,
+            Self::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::LinksDisabled => StatusCode::SERVICE_UNAVAILABLE,
             Self::SchemaNotCurrent | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Storage(_) | Self::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -104,8 +133,11 @@ impl ResponseError for AdminError {
         if matches!(self, Self::Unauthorized | Self::Disabled) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        response.json(serde_json::json!({
-            "error": { "code": self.code(), "message": self.to_string() }
-        }))
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+            },
+        })
     }
 }

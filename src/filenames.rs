@@ -45,6 +45,43 @@ pub fn validate(name: &str) -> Result<(), FilenameError> {
     Ok(())
 }
 
+/// Turns a client-supplied name into one that passes [`validate`]: keeps what follows the last
+/// `/` or `\` (browsers send `C:\Users\x\a.pdf` this way), drops control characters, trims
+/// spaces and dots at the ends, and shortens it to 255 bytes keeping the extension.
+/// Fails only if nothing usable is left.
+pub fn sanitize(raw: &str) -> Result<String, FilenameError> {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
+    let trimmed = cleaned.trim_matches(|c: char| c.is_whitespace() || c == '.');
+    let mut name = if trimmed.is_empty() {
+        String::new()
+    } else if cleaned.trim().starts_with('.') && !cleaned.trim().starts_with("..") {
+        // A dotfile keeps its dot (".env" stays ".env").
+        format!(".{trimmed}")
+    } else {
+        trimmed.to_owned()
+    };
+    if name.len() > MAX_FILENAME_BYTES {
+        name = shorten(&name);
+    }
+    validate(&name)?;
+    Ok(name)
+}
+
+/// Cuts a long name to the limit at a character boundary, keeping a short extension.
+fn shorten(name: &str) -> String {
+    let ext = name
+        .rfind('.')
+        .map(|i| &name[i..])
+        .filter(|e| e.len() <= 16)
+        .unwrap_or("");
+    let mut stem_len = MAX_FILENAME_BYTES - ext.len();
+    while !name.is_char_boundary(stem_len) {
+        stem_len -= 1;
+    }
+    format!("{}{ext}", &name[..stem_len])
+}
+
 /// Characters left as they are in the URL path segment of a filename: RFC 3986 unreserved.
 const URL_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
@@ -85,6 +122,31 @@ mod tests {
         assert_eq!(validate("a\r\nSet-Cookie: x"), Err(FilenameError::Control));
         assert_eq!(validate("a\u{85}b"), Err(FilenameError::Control));
         assert_eq!(validate(&"x".repeat(256)), Err(FilenameError::TooLong));
+    }
+
+    #[test]
+    fn sanitize_keeps_what_is_usable() {
+        assert_eq!(sanitize("C:\\Users\\me\\report.pdf").unwrap(), "report.pdf");
+        assert_eq!(sanitize("../../etc/passwd").unwrap(), "passwd");
+        assert_eq!(sanitize("a\r\nb.txt").unwrap(), "ab.txt");
+        assert_eq!(sanitize("  spaced.txt  ").unwrap(), "spaced.txt");
+        assert_eq!(sanitize(".env").unwrap(), ".env");
+        assert_eq!(sanitize("Ünïcödé 名前.txt").unwrap(), "Ünïcödé 名前.txt");
+        let long = format!("{}.pdf", "é".repeat(200));
+        let short = sanitize(&long).unwrap();
+        assert!(short.len() <= MAX_FILENAME_BYTES && short.ends_with(".pdf"));
+        for nothing in ["", "..", "/", "a/", "\0\r", " . "] {
+            assert!(sanitize(nothing).is_err(), "{nothing:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sanitized_names_are_valid(raw in ".{0,300}") {
+            if let Ok(name) = sanitize(&raw) {
+                proptest::prop_assert!(validate(&name).is_ok());
+            }
+        }
     }
 
     #[test]

@@ -14,13 +14,20 @@
 //! * `storage`: file bytes on disk, written atomically.
 //! * `filenames`, `disposition`: what a file may be called and how it is presented.
 //! * `nginx`: renders the nginx snippets in `nginx/`.
+//! * `links`: signed, expiring share links.
+//! * `audit`, `metrics`: the event log and Prometheus metrics.
+//! * `openapi`: the OpenAPI document, generated from the admin routes.
 
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod disposition;
 pub mod error;
 pub mod filenames;
+pub mod links;
+pub mod metrics;
 pub mod nginx;
+pub mod openapi;
 pub mod paths;
 pub mod policy;
 pub mod routes;

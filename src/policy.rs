@@ -4,6 +4,7 @@
 //! only because something positive was found (a token mapping, a session, ownership, a role,
 //! a visibility setting); a missing piece always denies.
 
+use crate::links::LinkCheck;
 use crate::paths::MediaPath;
 use crate::store::{FileRecord, Lookup, SessionRecord, Visibility};
 
@@ -18,6 +19,8 @@ pub enum DenyReason {
     UnknownFile,
     /// A valid session that may not read this file.
     NotAllowed,
+    /// Share-link parameters that are malformed, expired or signed for something else.
+    BadLink,
 }
 
 /// The outcome, mapped to a status code in exactly one place (`routes::auth`).
@@ -45,11 +48,12 @@ fn live_session(s: Option<&SessionRecord>, now: UnixTime) -> Option<&SessionReco
 }
 
 /// Decides one request. `lookup` is what the store returned for the path's tokens and the
-/// caller's session key.
+/// caller's session key; `link` is the verdict on the share-link parameters of the path.
 pub fn decide<'a>(
     policy: &Policy,
     path: &MediaPath,
     lookup: &'a Lookup,
+    link: LinkCheck,
     now: UnixTime,
 ) -> Decision<'a> {
     // The file token maps to a file, the user token to its owner, and the filename is the
@@ -61,6 +65,11 @@ pub fn decide<'a>(
     if !owner_matches || file.token != path.file_token || file.filename != path.filename {
         return Decision::Forbidden(DenyReason::UnknownFile);
     }
+    match link {
+        LinkCheck::Valid => return Decision::Allow(file),
+        LinkCheck::Invalid => return Decision::Forbidden(DenyReason::BadLink),
+        LinkCheck::Absent => {}
+    }
     if file.visibility == Visibility::Public {
         return Decision::Allow(file);
     }
@@ -69,6 +78,7 @@ pub fn decide<'a>(
     };
     let allowed = session.user_id == file.owner
         || file.visibility == Visibility::Authenticated
+        || file.grants.contains(&session.user_id)
         || session
             .roles
             .iter()
@@ -101,6 +111,7 @@ mod tests {
             visibility: vis,
             disposition: DispositionKind::Inline,
             created_at: 0,
+            grants: Vec::new(),
         }
     }
 
@@ -138,7 +149,7 @@ mod tests {
         let policy = Policy {
             read_all_roles: roles.iter().map(|r| r.to_string()).collect(),
         };
-        decide(&policy, &c.path, &c.lookup, 100)
+        decide(&policy, &c.path, &c.lookup, LinkCheck::Absent, 100)
     }
 
     #[test]
@@ -201,6 +212,53 @@ mod tests {
         assert!(matches!(run(&c, &[]), Decision::Allow(_)));
     }
 
+    #[test]
+    fn grants_and_links() {
+        let mut c = case("alice", Visibility::Private, Some(session("bob", &[], 200)));
+        assert_eq!(run(&c, &[]), Decision::Forbidden(DenyReason::NotAllowed));
+        c.lookup
+            .file
+            .as_mut()
+            .unwrap()
+            .grants
+            .push(UserId::parse("bob").unwrap());
+        assert!(matches!(run(&c, &[]), Decision::Allow(_)));
+        let c = case("alice", Visibility::Private, None);
+        let p = Policy::default();
+        assert!(matches!(
+            decide(&p, &c.path, &c.lookup, LinkCheck::Valid, 100),
+            Decision::Allow(_)
+        ));
+        assert_eq!(
+            decide(&p, &c.path, &c.lookup, LinkCheck::Invalid, 100),
+            Decision::Forbidden(DenyReason::BadLink)
+        );
+        // A bad link is refused even to the owner: one spelling, one meaning.
+        let c = case(
+            "alice",
+            Visibility::Public,
+            Some(session("alice", &[], 200)),
+        );
+        assert_eq!(
+            decide(&p, &c.path, &c.lookup, LinkCheck::Invalid, 100),
+            Decision::Forbidden(DenyReason::BadLink)
+        );
+        // A link never opens a file under someone else's user token.
+        let c = case("bob", Visibility::Private, None);
+        assert_eq!(
+            decide(&p, &c.path, &c.lookup, LinkCheck::Valid, 100),
+            Decision::Forbidden(DenyReason::UnknownFile)
+        );
+    }
+
+    fn link() -> impl Strategy<Value = LinkCheck> {
+        prop_oneof![
+            Just(LinkCheck::Absent),
+            Just(LinkCheck::Valid),
+            Just(LinkCheck::Invalid)
+        ]
+    }
+
     fn vis() -> impl Strategy<Value = Visibility> {
         prop_oneof![
             Just(Visibility::Private),
@@ -222,16 +280,24 @@ mod tests {
             expires in 0i64..200,
             same_name in any::<bool>(),
             file_present in any::<bool>(),
+            granted in proptest::collection::vec("(bob|carol)", 0..2),
+            l in link(),
         ) {
             let s = session_user.as_deref().map(|u| session(u, &roles.iter().map(String::as_str).collect::<Vec<_>>(), expires));
             let mut c = case(&token_owner, v, s.clone());
             if !same_name { c.path.filename = "b.txt".into(); }
             if !file_present { c.lookup.file = None; }
+            if let Some(f) = c.lookup.file.as_mut() {
+                f.grants = granted.iter().map(|g| UserId::parse(g).unwrap()).collect();
+            }
             let policy = Policy { read_all_roles: read_all.clone() };
-            if let Decision::Allow(_) = decide(&policy, &c.path, &c.lookup, 100) {
+            if let Decision::Allow(_) = decide(&policy, &c.path, &c.lookup, l, 100) {
                 prop_assert!(file_present && same_name && token_owner == "alice");
+                prop_assert!(l != LinkCheck::Invalid);
                 let live = s.as_ref().filter(|s| s.expires_at > 100);
-                let reason = v == Visibility::Public
+                let reason = l == LinkCheck::Valid
+                    || v == Visibility::Public
+                    || live.is_some_and(|s| granted.iter().any(|g| g == s.user_id.as_str()))
                     || (live.is_some() && v == Visibility::Authenticated)
                     || live.is_some_and(|s| s.user_id.as_str() == "alice")
                     || live.is_some_and(|s| s.roles.iter().any(|r| read_all.contains(r)));

@@ -5,9 +5,16 @@ use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+
+use crate::audit::{Audit, AuditWriter};
+use crate::links::LinkKeys;
+use crate::metrics::Metrics;
 
 use crate::config::Settings;
 use crate::policy::Policy;
@@ -37,6 +44,7 @@ pub struct Application {
     auth_server: Server,
     admin_server: Server,
     shared: web::Data<Shared>,
+    audit_writer: AuditWriter,
 }
 
 impl Application {
@@ -54,12 +62,25 @@ impl Application {
             .with_context(|| {
                 format!("store.url: cannot open {}", redact_url(&settings.store.url))
             })?;
+        let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+        let (audit, audit_writer) = Audit::start(
+            Arc::clone(&store),
+            Arc::clone(&metrics),
+            settings.audit.buffer,
+            settings.audit.max_events,
+        );
         let shared = web::Data::new(Shared {
             store,
             schema: Default::default(),
             draining: Default::default(),
             auto_migrate: options.migrate,
+            metrics,
+            audit,
         });
+        let links = LinkKeys::new(
+            settings.links.secret.clone(),
+            settings.links.old_secrets.clone(),
+        );
         match shared.reconcile_schema().await {
             Ok(Schema::Current) => {}
             Ok(Schema::Old) => tracing::warn!(
@@ -85,13 +106,17 @@ impl Application {
                 read_all_roles: settings.policy.read_all_roles.clone(),
             },
             timeout,
+            links: links.clone(),
         });
         let admin_config = web::Data::new(admin::AdminConfig {
             tokens,
             media_prefix: settings.media.prefix.clone(),
             storage,
             max_upload_bytes: settings.upload.max_bytes,
+            allowed_types: settings.upload.allowed_types.clone(),
             max_session_ttl: settings.session.max_ttl_secs,
+            links,
+            max_link_ttl: settings.links.max_ttl_secs,
         });
 
         let shutdown = settings.server.shutdown_timeout_secs;
@@ -129,6 +154,7 @@ impl Application {
         let (s, c) = (shared.clone(), admin_config.clone());
         let admin_server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(admin::count_calls))
                 .app_data(s.clone())
                 .app_data(c.clone())
                 .configure(health::configure)
@@ -146,6 +172,7 @@ impl Application {
             auth_server,
             admin_server,
             shared,
+            audit_writer,
         })
     }
 
@@ -166,6 +193,9 @@ impl Application {
         let result = tokio::try_join!(self.auth_server, self.admin_server);
         background.abort();
         signals.abort();
+        // The listeners are drained: write what the audit log still holds.
+        self.shared.audit.close();
+        self.audit_writer.finish(Duration::from_secs(5)).await;
         result.map(|_| ()).context("a listener failed")
     }
 }

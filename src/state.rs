@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use crate::store::{Store, StoreError, migrate};
+use crate::audit::Audit;
+use crate::metrics::Metrics;
+use crate::store::{Event, EventDecision, EventKind, Store, StoreError, migrate};
+use crate::tokens::{FileId, UserId};
 
 /// Whether the store's schema is one this binary may read and write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +53,31 @@ pub struct Shared {
     pub draining: AtomicBool,
     /// Apply pending migrations by itself (`serve --migrate`).
     pub auto_migrate: bool,
+    pub metrics: Arc<Metrics>,
+    pub audit: Audit,
+}
+
+/// Builds an audit event stamped with the current time.
+pub fn event(
+    kind: EventKind,
+    user_id: Option<&UserId>,
+    file_id: Option<&FileId>,
+    decision: Option<EventDecision>,
+    client: Option<String>,
+) -> Event {
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Event {
+        at_ms,
+        kind,
+        user_id: user_id.cloned(),
+        file_id: file_id.cloned(),
+        decision,
+        client,
+        download: false,
+    }
 }
 
 impl Shared {

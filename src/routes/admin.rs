@@ -1,5 +1,6 @@
 //! The admin API (see `api.md`): JSON over the admin listener, behind a bearer token compared
-//! in constant time. This slice covers users, uploads and native sessions.
+//! in constant time. Every handler is annotated for the OpenAPI document (`crate::openapi`),
+//! so the document is generated from the code and cannot drift from it.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -9,13 +10,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
 
-use crate::disposition;
-use crate::error::AdminError;
+use crate::disposition::{self, DispositionKind};
+use crate::error::{AdminError, ErrorBody};
 use crate::filenames;
-use crate::state::{Schema, Shared};
+use crate::links::LinkKeys;
+use crate::state::{Schema, Shared, event};
 use crate::storage::{Storage, UploadError};
-use crate::store::{FileRecord, SessionRecord, Visibility, Written};
+use crate::store::{EventKind, FileChange, FileRecord, SessionRecord, Visibility, Written};
 use crate::tokens::{FileId, FileToken, SessionId, UserId, UserToken};
 
 /// What the admin handlers need, built once at start-up.
@@ -25,7 +28,11 @@ pub struct AdminConfig {
     pub media_prefix: String,
     pub storage: Storage,
     pub max_upload_bytes: u64,
+    /// Accepted upload types (`image/png`, `image/*`); empty accepts all.
+    pub allowed_types: Vec<String>,
     pub max_session_ttl: u64,
+    pub links: LinkKeys,
+    pub max_link_ttl: u64,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -47,10 +54,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/v1")
             .wrap(from_fn(require_token))
+            .route("/openapi.json", web::get().to(openapi))
             .route("/users/{user_id}", web::put().to(put_user))
+            .route("/users/{user_id}", web::delete().to(delete_user))
+            .route(
+                "/users/{user_id}/rotate-token",
+                web::post().to(rotate_user_token),
+            )
             .route("/users/{user_id}/files", web::post().to(upload))
+            .route(
+                "/users/{user_id}/sessions",
+                web::delete().to(logout_everywhere),
+            )
+            .route("/files/{file_id}", web::get().to(get_file))
+            .route("/files/{file_id}", web::patch().to(patch_file))
+            .route("/files/{file_id}", web::delete().to(delete_file))
+            .route(
+                "/files/{file_id}/rotate-token",
+                web::post().to(rotate_file_token),
+            )
+            .route(
+                "/files/{file_id}/grants/{user_id}",
+                web::put().to(put_grant),
+            )
+            .route(
+                "/files/{file_id}/grants/{user_id}",
+                web::delete().to(delete_grant),
+            )
+            .route("/files/{file_id}/links", web::post().to(create_link))
             .route("/sessions", web::post().to(create_session))
             .route("/sessions/{session_id}", web::delete().to(delete_session))
+            .route("/events", web::get().to(events))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(AdminError::NotFound("route"))
             })),
@@ -90,8 +124,36 @@ async fn require_token(
     next.call(req).await
 }
 
+/// Counts every call on the admin listener by route pattern and status.
+pub async fn count_calls(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let shared = req.app_data::<web::Data<Shared>>().cloned();
+    let result = next.call(req).await;
+    let status = match &result {
+        Ok(r) => r.status(),
+        Err(e) => e.as_response_error().status_code(),
+    };
+    if let Some(shared) = shared {
+        shared
+            .metrics
+            .admin_calls
+            .with_label_values(&[route.as_str(), status.as_str()])
+            .inc();
+    }
+    result
+}
+
 fn user_id(raw: &str) -> Result<UserId, AdminError> {
     UserId::parse(raw).map_err(|e| AdminError::InvalidInput(format!("user_id: {e}")))
+}
+
+fn file_id(raw: &str) -> Result<FileId, AdminError> {
+    FileId::parse(raw).map_err(|_| AdminError::NotFound("file"))
 }
 
 /// Writes need the schema this binary was built for.
@@ -100,6 +162,11 @@ fn writable(shared: &Shared) -> Result<(), AdminError> {
         Schema::Current => Ok(()),
         _ => Err(AdminError::SchemaNotCurrent),
     }
+}
+
+/// The admin caller's address, for audit events.
+fn caller(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
 }
 
 /// The public path of a file, percent-encoded.
@@ -112,13 +179,44 @@ pub fn public_url(prefix: &str, user: &UserToken, file: &FileToken, filename: &s
     )
 }
 
-#[derive(Serialize)]
-struct UserBody {
+/// The owner's current URL of a file.
+async fn url_of(
+    shared: &Shared,
+    config: &AdminConfig,
+    f: &FileRecord,
+) -> Result<String, AdminError> {
+    // The owner exists while its files do (deleting a user deletes its files first).
+    let owner = shared
+        .store
+        .user(&f.owner)
+        .await?
+        .ok_or(AdminError::NotFound("file"))?;
+    Ok(public_url(
+        &config.media_prefix,
+        &owner.token,
+        &f.token,
+        &f.filename,
+    ))
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::document())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserBody {
     user_id: String,
+    /// The first path segment of every URL of this user's files.
     user_token: String,
 }
 
-/// `PUT /v1/users/{user_id}`: ensure the user exists. 201 when created, 200 when it was there.
+/// Ensure a user exists (idempotent).
+#[utoipa::path(put, path = "/v1/users/{user_id}", tag = "users",
+    params(("user_id" = String, Path, description = "The application's user id: 1-128 of [A-Za-z0-9._@-]")),
+    responses(
+        (status = 200, description = "The user existed", body = UserBody),
+        (status = 201, description = "The user was created", body = UserBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn put_user(
     path: web::Path<String>,
     shared: web::Data<Shared>,
@@ -140,15 +238,112 @@ async fn put_user(
     }))
 }
 
+/// Give the user a new token: every URL with the old one stops working when this returns.
+#[utoipa::path(post, path = "/v1/users/{user_id}/rotate-token", tag = "users",
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn rotate_user_token(
+    req: HttpRequest,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, AdminError> {
+    let id = user_id(&path)?;
+    writable(&shared)?;
+    let user = shared
+        .store
+        .rotate_user_token(&id, &UserToken::generate()?)
+        .await?
+        .ok_or(AdminError::NotFound("user"))?;
+    shared.audit.record(event(
+        EventKind::RotateUserToken,
+        Some(&id),
+        None,
+        None,
+        caller(&req),
+    ));
+    Ok(HttpResponse::Ok().json(UserBody {
+        user_id: user.user_id.to_string(),
+        user_token: user.token.as_str().to_owned(),
+    }))
+}
+
+/// Delete the user, its files (and their bytes), the grants it holds, and its sessions.
+#[utoipa::path(delete, path = "/v1/users/{user_id}", tag = "users",
+    params(("user_id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_user(
+    req: HttpRequest,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+    config: web::Data<AdminConfig>,
+) -> Result<HttpResponse, AdminError> {
+    let id = user_id(&path)?;
+    writable(&shared)?;
+    let deleted = shared
+        .store
+        .delete_user(&id)
+        .await?
+        .ok_or(AdminError::NotFound("user"))?;
+    for p in &deleted.files {
+        if let Err(e) = config.storage.remove(p).await {
+            tracing::error!(error = %e, path = p.as_str(), "Could not remove the bytes of a deleted file.");
+        }
+    }
+    shared.audit.record(event(
+        EventKind::DeleteUser,
+        Some(&id),
+        None,
+        None,
+        caller(&req),
+    ));
+    tracing::info!(user = %id, files = deleted.files.len(), sessions = deleted.sessions, "User deleted.");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LogoutBody {
+    /// How many sessions ended.
+    sessions: u64,
+}
+
+/// Log the user out everywhere (native sessions).
+#[utoipa::path(delete, path = "/v1/users/{user_id}/sessions", tag = "sessions",
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = LogoutBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn logout_everywhere(
+    req: HttpRequest,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, AdminError> {
+    let id = user_id(&path)?;
+    writable(&shared)?;
+    if shared.store.user(&id).await?.is_none() {
+        return Err(AdminError::NotFound("user"));
+    }
+    let sessions = shared.store.delete_user_sessions(&id).await?;
+    shared.audit.record(event(
+        EventKind::LogoutAll,
+        Some(&id),
+        None,
+        None,
+        caller(&req),
+    ));
+    Ok(HttpResponse::Ok().json(LogoutBody { sessions }))
+}
+
 #[derive(Deserialize)]
 struct UploadQuery {
     filename: Option<String>,
 }
 
-#[derive(Serialize)]
-struct UploadBody {
+#[derive(Serialize, ToSchema)]
+pub struct UploadBody {
     file_id: String,
     file_token: String,
+    /// The public path, percent-encoded.
     url: String,
     size: u64,
     content_type: String,
@@ -172,8 +367,33 @@ fn content_type(req: &HttpRequest, filename: &str) -> Result<String, AdminError>
     Ok(mime.to_string())
 }
 
-/// `POST /v1/users/{user_id}/files?filename=NAME`: streams the body to disk, then registers
-/// it. The file is durable before any token points at it; on failure nothing is left.
+/// `image/png` matches `image/png` and `image/*`; parameters are ignored.
+fn type_allowed(allowed: &[String], content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let major = essence.split('/').next().unwrap_or("");
+    allowed.is_empty()
+        || allowed.iter().any(|a| {
+            let a = a.to_ascii_lowercase();
+            a == essence || a.strip_suffix("/*") == Some(major)
+        })
+}
+
+/// Upload a file: the raw request body, streamed to disk.
+///
+/// The file is durable (fsynced, renamed into place) before any token points at it; on
+/// failure nothing is left on disk.
+#[utoipa::path(post, path = "/v1/users/{user_id}/files", tag = "files",
+    params(("user_id" = String, Path),
+        ("filename" = String, Query, description = "The file's name: path parts and control characters are removed")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes; its Content-Type header is the file's type"),
+    responses((status = 201, body = UploadBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 async fn upload(
     req: HttpRequest,
     path: web::Path<String>,
@@ -183,13 +403,16 @@ async fn upload(
     config: web::Data<AdminConfig>,
 ) -> Result<HttpResponse, AdminError> {
     let owner = user_id(&path)?;
-    let filename = query
+    let raw_name = query
         .filename
         .as_deref()
         .ok_or_else(|| AdminError::InvalidInput("query parameter `filename` is required".into()))?;
-    filenames::validate(filename)
-        .map_err(|e| AdminError::InvalidInput(format!("filename: {e}")))?;
-    let content_type = content_type(&req, filename)?;
+    let filename = filenames::sanitize(raw_name)
+        .map_err(|e| AdminError::InvalidInput(format!("filename: nothing usable is left ({e})")))?;
+    let content_type = content_type(&req, &filename)?;
+    if !type_allowed(&config.allowed_types, &content_type) {
+        return Err(AdminError::UnsupportedType(content_type));
+    }
     writable(&shared)?;
     let declared = req
         .headers()
@@ -219,13 +442,14 @@ async fn upload(
         file_id: file_id.clone(),
         owner: owner.clone(),
         token: FileToken::generate()?,
-        filename: filename.to_owned(),
+        filename: filename.clone(),
         storage_path: stored.storage_path.clone(),
         size: stored.size,
         disposition: disposition::default_for(&content_type),
         content_type,
         visibility: Visibility::Private,
         created_at: crate::clock::now(),
+        grants: Vec::new(),
     };
     let registered = shared.store.insert_file(&record).await;
     if !matches!(registered, Ok(Written::Done)) {
@@ -238,31 +462,362 @@ async fn upload(
         Written::Done => {}
         Written::NoSuchUser => return Err(AdminError::NotFound("user")),
     }
+    shared.audit.record(event(
+        EventKind::Upload,
+        Some(&owner),
+        Some(&file_id),
+        None,
+        caller(&req),
+    ));
     tracing::info!(file_id = %file_id, owner = %owner, size = record.size, "File uploaded.");
     Ok(HttpResponse::Created().json(UploadBody {
         file_id: file_id.to_string(),
         file_token: record.token.as_str().to_owned(),
-        url: public_url(&config.media_prefix, &user.token, &record.token, filename),
+        url: public_url(&config.media_prefix, &user.token, &record.token, &filename),
         size: record.size,
         content_type: record.content_type,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FileBody {
+    file_id: String,
+    user_id: String,
+    filename: String,
+    /// The current public path, percent-encoded.
+    url: String,
+    size: u64,
+    content_type: String,
+    visibility: Visibility,
+    /// As stored; active content (HTML, SVG, XML, script) is always sent as an attachment.
+    disposition: DispositionKind,
+    /// Users the file is shared with.
+    grants: Vec<String>,
+    /// Allowed GET requests so far (each Range request counts).
+    downloads: u64,
+    /// RFC 3339.
+    created_at: String,
+}
+
+async fn file_body(
+    shared: &Shared,
+    config: &AdminConfig,
+    f: FileRecord,
+) -> Result<FileBody, AdminError> {
+    let url = url_of(shared, config, &f).await?;
+    let downloads = shared.store.downloads(&f.file_id).await?;
+    Ok(FileBody {
+        file_id: f.file_id.to_string(),
+        user_id: f.owner.to_string(),
+        filename: f.filename,
+        url,
+        size: f.size,
+        content_type: f.content_type,
+        visibility: f.visibility,
+        disposition: f.disposition,
+        grants: f.grants.iter().map(ToString::to_string).collect(),
+        downloads,
+        created_at: crate::clock::rfc3339(f.created_at),
+    })
+}
+
+/// A file's metadata, current URL and download count.
+#[utoipa::path(get, path = "/v1/files/{file_id}", tag = "files",
+    params(("file_id" = String, Path)),
+    responses((status = 200, body = FileBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_file(
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+    config: web::Data<AdminConfig>,
+) -> Result<HttpResponse, AdminError> {
+    let id = file_id(&path)?;
+    let f = shared
+        .store
+        .file(&id)
+        .await?
+        .ok_or(AdminError::NotFound("file"))?;
+    Ok(HttpResponse::Ok().json(file_body(&shared, &config, f).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRequest {
+    visibility: Option<Visibility>,
+    disposition: Option<DispositionKind>,
+}
+
+/// Change who may read a file besides its owner, and how browsers present it.
+#[utoipa::path(patch, path = "/v1/files/{file_id}", tag = "files",
+    params(("file_id" = String, Path)), request_body = PatchRequest,
+    responses((status = 200, body = FileBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn patch_file(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<PatchRequest>,
+    shared: web::Data<Shared>,
+    config: web::Data<AdminConfig>,
+) -> Result<HttpResponse, AdminError> {
+    let id = file_id(&path)?;
+    let body = body.into_inner();
+    let mut changes = Vec::new();
+    if let Some(v) = body.visibility {
+        changes.push((FileChange::Visibility(v), EventKind::Visibility));
+    }
+    if let Some(d) = body.disposition {
+        changes.push((FileChange::Disposition(d), EventKind::Disposition));
+    }
+    if changes.is_empty() {
+        return Err(AdminError::InvalidInput(
+            "give visibility, disposition, or both".into(),
+        ));
+    }
+    writable(&shared)?;
+    let mut latest = None;
+    for (change, kind) in &changes {
+        let f = shared
+            .store
+            .update_file(&id, change)
+            .await?
+            .ok_or(AdminError::NotFound("file"))?;
+        shared
+            .audit
+            .record(event(*kind, Some(&f.owner), Some(&id), None, caller(&req)));
+        latest = Some(f);
+    }
+    let f = latest.ok_or(AdminError::NotFound("file"))?;
+    Ok(HttpResponse::Ok().json(file_body(&shared, &config, f).await?))
+}
+
+/// Delete a file: its token dies when this returns, then its bytes are removed.
+#[utoipa::path(delete, path = "/v1/files/{file_id}", tag = "files",
+    params(("file_id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_file(
+    req: HttpRequest,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+    config: web::Data<AdminConfig>,
+) -> Result<HttpResponse, AdminError> {
+    let id = file_id(&path)?;
+    writable(&shared)?;
+    let f = shared
+        .store
+        .delete_file(&id)
+        .await?
+        .ok_or(AdminError::NotFound("file"))?;
+    config
+        .storage
+        .remove(&f.storage_path)
+        .await
+        .map_err(AdminError::Storage)?;
+    shared.audit.record(event(
+        EventKind::DeleteFile,
+        Some(&f.owner),
+        Some(&id),
+        None,
+        caller(&req),
+    ));
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RotatedFileBody {
+    file_id: String,
+    file_token: String,
+    /// The new public path.
+    url: String,
+}
+
+/// Give the file a new token: the old URL and every share link stop working when this
+/// returns. No bytes move.
+#[utoipa::path(post, path = "/v1/files/{file_id}/rotate-token", tag = "files",
+    params(("file_id" = String, Path)),
+    responses((status = 200, body = RotatedFileBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn rotate_file_token(
+    req: HttpRequest,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+    config: web::Data<AdminConfig>,
+) -> Result<HttpResponse, AdminError> {
+    let id = file_id(&path)?;
+    writable(&shared)?;
+    let f = shared
+        .store
+        .update_file(&id, &FileChange::Rotate(FileToken::generate()?))
+        .await?
+        .ok_or(AdminError::NotFound("file"))?;
+    shared.audit.record(event(
+        EventKind::RotateFileToken,
+        Some(&f.owner),
+        Some(&id),
+        None,
+        caller(&req),
+    ));
+    Ok(HttpResponse::Ok().json(RotatedFileBody {
+        file_id: id.to_string(),
+        file_token: f.token.as_str().to_owned(),
+        url: url_of(&shared, &config, &f).await?,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GrantBody {
+    file_id: String,
+    user_id: String,
+}
+
+/// Share a file with another user (their sessions may then read it).
+#[utoipa::path(put, path = "/v1/files/{file_id}/grants/{user_id}", tag = "sharing",
+    params(("file_id" = String, Path), ("user_id" = String, Path)),
+    responses((status = 200, body = GrantBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn put_grant(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, AdminError> {
+    let (file, user) = path.into_inner();
+    let (id, grantee) = (file_id(&file)?, user_id(&user)?);
+    writable(&shared)?;
+    if shared.store.user(&grantee).await?.is_none() {
+        return Err(AdminError::NotFound("user"));
+    }
+    shared
+        .store
+        .update_file(&id, &FileChange::Grant(grantee.clone()))
+        .await?
+        .ok_or(AdminError::NotFound("file"))?;
+    shared.audit.record(event(
+        EventKind::Grant,
+        Some(&grantee),
+        Some(&id),
+        None,
+        caller(&req),
+    ));
+    Ok(HttpResponse::Ok().json(GrantBody {
+        file_id: id.to_string(),
+        user_id: grantee.to_string(),
+    }))
+}
+
+/// Stop sharing a file with a user; in force when this returns.
+#[utoipa::path(delete, path = "/v1/files/{file_id}/grants/{user_id}", tag = "sharing",
+    params(("file_id" = String, Path), ("user_id" = String, Path)),
+    responses((status = 204, description = "Not shared (any more)"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_grant(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, AdminError> {
+    let (file, user) = path.into_inner();
+    let (id, grantee) = (file_id(&file)?, user_id(&user)?);
+    writable(&shared)?;
+    shared
+        .store
+        .update_file(&id, &FileChange::Revoke(grantee.clone()))
+        .await?
+        .ok_or(AdminError::NotFound("file"))?;
+    shared.audit.record(event(
+        EventKind::Revoke,
+        Some(&grantee),
+        Some(&id),
+        None,
+        caller(&req),
+    ));
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// Seconds until the link expires (at most `links.max_ttl_secs`).
+    ttl_seconds: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LinkBody {
+    /// Path and query: readable without a session until it expires or the token rotates.
+    url: String,
+    /// RFC 3339.
+    expires_at: String,
+}
+
+/// A signed, expiring share link to one file.
+#[utoipa::path(post, path = "/v1/files/{file_id}/links", tag = "sharing",
+    params(("file_id" = String, Path)), request_body = LinkRequest,
+    responses((status = 201, body = LinkBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn create_link(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<LinkRequest>,
+    shared: web::Data<Shared>,
+    config: web::Data<AdminConfig>,
+) -> Result<HttpResponse, AdminError> {
+    let id = file_id(&path)?;
+    let ttl = body.ttl_seconds;
+    if ttl == 0 || ttl > config.max_link_ttl {
+        return Err(AdminError::InvalidInput(format!(
+            "ttl_seconds: must be between 1 and {}",
+            config.max_link_ttl
+        )));
+    }
+    if !config.links.enabled() {
+        return Err(AdminError::LinksDisabled);
+    }
+    let f = shared
+        .store
+        .file(&id)
+        .await?
+        .ok_or(AdminError::NotFound("file"))?;
+    let owner = shared
+        .store
+        .user(&f.owner)
+        .await?
+        .ok_or(AdminError::NotFound("file"))?;
+    let expires_at = crate::clock::now().saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+    let query = config
+        .links
+        .sign(&owner.token, &f.token, &f.filename, expires_at)
+        .ok_or(AdminError::LinksDisabled)?;
+    shared.audit.record(event(
+        EventKind::Link,
+        Some(&f.owner),
+        Some(&id),
+        None,
+        caller(&req),
+    ));
+    Ok(HttpResponse::Created().json(LinkBody {
+        url: format!(
+            "{}?{query}",
+            public_url(&config.media_prefix, &owner.token, &f.token, &f.filename)
+        ),
+        expires_at: crate::clock::rfc3339(expires_at),
     }))
 }
 
 /// Default lifetime of a session when the call names none: one day.
 const DEFAULT_SESSION_TTL: u64 = 86_400;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SessionRequest {
+pub struct SessionRequest {
     user_id: String,
+    /// Default one day; at most `session.max_ttl_secs`.
     ttl_seconds: Option<u64>,
+    /// Roles, e.g. `staff` (see `policy.read_all_roles`).
     #[serde(default)]
     roles: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct SessionBody {
+#[derive(Serialize, ToSchema)]
+pub struct SessionBody {
+    /// Put this in the session cookie. It is shown once; the store keeps only its hash.
     session_id: String,
+    /// RFC 3339.
     expires_at: String,
 }
 
@@ -272,7 +827,10 @@ fn valid_role(r: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
-/// `POST /v1/sessions`: a native session for an existing user.
+/// Create a native session for an existing user.
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SessionRequest,
+    responses((status = 201, body = SessionBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn create_session(
     body: web::Json<SessionRequest>,
     shared: web::Data<Shared>,
@@ -310,8 +868,13 @@ async fn create_session(
     }
 }
 
-/// `DELETE /v1/sessions/{session_id}`: log one session out; in force when this returns.
+/// Log one session out; in force when this returns.
+#[utoipa::path(delete, path = "/v1/sessions/{session_id}", tag = "sessions",
+    params(("session_id" = String, Path)),
+    responses((status = 204, description = "Logged out"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_session(
+    req: HttpRequest,
     path: web::Path<String>,
     shared: web::Data<Shared>,
 ) -> Result<HttpResponse, AdminError> {
@@ -319,11 +882,103 @@ async fn delete_session(
         .map_err(|e| AdminError::InvalidInput(format!("session_id: {e}")))?;
     writable(&shared)?;
     if shared.store.delete_session(&id.key()).await? {
+        shared
+            .audit
+            .record(event(EventKind::Logout, None, None, None, caller(&req)));
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(AdminError::NotFound("session"))
     }
 }
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventBody {
+    /// Cursor of this event.
+    id: String,
+    /// RFC 3339 with milliseconds.
+    at: String,
+    kind: EventKind,
+    user_id: Option<String>,
+    file_id: Option<String>,
+    /// `allow` or `deny` for reads; null otherwise.
+    decision: Option<crate::store::EventDecision>,
+    client: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventsBody {
+    events: Vec<EventBody>,
+    /// Pass as `after` for the next page; null when this page is empty.
+    next: Option<String>,
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Audit events, oldest first.
+#[utoipa::path(get, path = "/v1/events", tag = "audit",
+    params(("after" = Option<String>, Query, description = "The `next` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "1-1000, default 100")),
+    responses((status = 200, body = EventsBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn events(
+    query: web::Query<EventsQuery>,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, AdminError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(AdminError::InvalidInput(
+            "limit: must be between 1 and 1000".into(),
+        ));
+    }
+    let page = shared.store.events(query.after.as_deref(), limit).await?;
+    let next = page.last().map(|e| e.id.clone());
+    let events = page
+        .into_iter()
+        .map(|s| EventBody {
+            id: s.id,
+            at: rfc3339_ms(s.event.at_ms),
+            kind: s.event.kind,
+            user_id: s.event.user_id.map(|u| u.to_string()),
+            file_id: s.event.file_id.map(|f| f.to_string()),
+            decision: s.event.decision,
+            client: s.event.client,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(EventsBody { events, next }))
+}
+
+/// The paths of the OpenAPI document (see `crate::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        put_user,
+        rotate_user_token,
+        delete_user,
+        logout_everywhere,
+        upload,
+        get_file,
+        patch_file,
+        delete_file,
+        rotate_file_token,
+        put_grant,
+        delete_grant,
+        create_link,
+        create_session,
+        delete_session,
+        events
+    ),
+    components(schemas(ErrorBody))
+)]
+pub struct AdminApi;
 
 #[cfg(test)]
 mod tests {
@@ -350,5 +1005,15 @@ mod tests {
             public_url("/media/", &u, &f, "a b.pdf"),
             "/media/0123456789abcdef0123456789abcdef/fedcba9876543210fedcba9876543210/a%20b.pdf"
         );
+    }
+
+    #[test]
+    fn allowed_types_match_exactly_or_by_family() {
+        let allowed = vec!["image/*".to_owned(), "application/pdf".to_owned()];
+        assert!(type_allowed(&allowed, "image/png"));
+        assert!(type_allowed(&allowed, "application/pdf; charset=x"));
+        assert!(!type_allowed(&allowed, "text/html"));
+        assert!(!type_allowed(&allowed, "imagex/png"));
+        assert!(type_allowed(&[], "text/html"));
     }
 }

@@ -10,11 +10,15 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use std::net::IpAddr;
+use std::time::Instant;
+
 use crate::disposition;
+use crate::links::LinkKeys;
 use crate::paths::MediaPath;
 use crate::policy::{self, Decision, DenyReason, Policy};
-use crate::state::Shared;
-use crate::store::FileRecord;
+use crate::state::{Shared, event};
+use crate::store::{EventDecision, EventKind, FileRecord, Lookup};
 use crate::tokens::{SessionId, SessionKey};
 
 /// What the decision handler needs, built once at start-up.
@@ -24,6 +28,7 @@ pub struct AuthConfig {
     pub policy: Policy,
     /// Bound on the store lookup; past it the answer is 503.
     pub timeout: Duration,
+    pub links: LinkKeys,
 }
 
 /// Longest `Cookie` header considered; beyond it the request has no session. Browsers cap a
@@ -91,31 +96,92 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The client's address as nginx forwards it, if it is one.
+fn client(req: &HttpRequest) -> Option<String> {
+    header(req, "x-original-remote-addr")
+        .and_then(|a| a.parse::<IpAddr>().ok())
+        .map(|a| a.to_string())
+}
+
 async fn check(
     req: HttpRequest,
     shared: web::Data<Shared>,
     config: web::Data<AuthConfig>,
 ) -> HttpResponse {
-    let Some(uri) = header(&req, "x-original-uri") else {
+    let started = Instant::now();
+    let (response, outcome) = decide(&req, &shared, &config).await;
+    let m = &shared.metrics;
+    m.decisions.with_label_values(&[outcome]).inc();
+    m.decision_seconds.observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Records a read in the audit log.
+fn audit(
+    shared: &Shared,
+    req: &HttpRequest,
+    lookup: Option<&Lookup>,
+    decision: &Decision<'_>,
+    get: bool,
+) {
+    let session_user = lookup.and_then(|l| l.session.as_ref()).map(|s| &s.user_id);
+    let (file, allowed) = match decision {
+        Decision::Allow(f) => (Some(&f.file_id), true),
+        _ => (
+            lookup.and_then(|l| l.file.as_ref()).map(|f| &f.file_id),
+            false,
+        ),
+    };
+    let mut e = event(
+        EventKind::Read,
+        session_user,
+        file,
+        Some(if allowed {
+            EventDecision::Allow
+        } else {
+            EventDecision::Deny
+        }),
+        client(req),
+    );
+    e.download = allowed && get;
+    shared.audit.record(e);
+}
+
+/// The decision and its outcome label for metrics.
+async fn decide(
+    req: &HttpRequest,
+    shared: &Shared,
+    config: &AuthConfig,
+) -> (HttpResponse, &'static str) {
+    const FORBIDDEN: &str = "forbidden";
+    let Some(uri) = header(req, "x-original-uri") else {
         tracing::warn!(
             "Subrequest without X-Original-URI: the nginx snippet is not in use; denying."
         );
-        return respond(&Decision::Forbidden(DenyReason::BadPath));
+        return (
+            respond(&Decision::Forbidden(DenyReason::BadPath)),
+            FORBIDDEN,
+        );
     };
-    if !matches!(header(&req, "x-original-method"), Some("GET" | "HEAD")) {
-        return respond(&Decision::Forbidden(DenyReason::Method));
+    let method = header(req, "x-original-method");
+    if !matches!(method, Some("GET" | "HEAD")) {
+        let d = Decision::Forbidden(DenyReason::Method);
+        audit(shared, req, None, &d, false);
+        return (respond(&d), FORBIDDEN);
     }
     let path = match MediaPath::parse(uri, &config.media_prefix) {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(reason = %e, "Refused malformed media path.");
-            return respond(&Decision::Forbidden(DenyReason::BadPath));
+            let d = Decision::Forbidden(DenyReason::BadPath);
+            audit(shared, req, None, &d, false);
+            return (respond(&d), FORBIDDEN);
         }
     };
     if !shared.schema.is_current() {
-        return unavailable();
+        return (unavailable(), "unavailable");
     }
-    let session = session_key(&req, &config.session_cookie);
+    let session = session_key(req, &config.session_cookie);
     let lookup = tokio::time::timeout(
         config.timeout,
         shared
@@ -126,23 +192,33 @@ async fn check(
     let lookup = match lookup {
         Ok(Ok(l)) => l,
         Ok(Err(e)) => {
+            shared.metrics.store_errors.inc();
             tracing::warn!(error = %e, "Store lookup failed; answering 503.");
-            return unavailable();
+            return (unavailable(), "unavailable");
         }
         Err(_) => {
+            shared.metrics.store_errors.inc();
             tracing::warn!(
                 timeout_ms = config.timeout.as_millis() as u64,
                 "Store lookup timed out; answering 503."
             );
-            return unavailable();
+            return (unavailable(), "unavailable");
         }
     };
-    let decision = policy::decide(&config.policy, &path, &lookup, crate::clock::now());
+    let now = crate::clock::now();
+    let link = config.links.check(&path, now);
+    let decision = policy::decide(&config.policy, &path, &lookup, link, now);
     tracing::debug!(
         file = %path.file_token.fingerprint(),
-        decision = ?std::mem::discriminant(&decision),
+        decision = match &decision { Decision::Allow(_) => "allow", Decision::NoCredential => "unauthorized", Decision::Forbidden(_) => "forbidden" },
         reason = ?match &decision { Decision::Forbidden(r) => Some(*r), _ => None },
         "Decided."
     );
-    respond(&decision)
+    audit(shared, req, Some(&lookup), &decision, method == Some("GET"));
+    let outcome = match &decision {
+        Decision::Allow(_) => "allow",
+        Decision::NoCredential => "unauthorized",
+        Decision::Forbidden(_) => FORBIDDEN,
+    };
+    (respond(&decision), outcome)
 }

@@ -1,4 +1,4 @@
-//! Liveness and readiness, on the admin listener, without authentication.
+//! Liveness, readiness and metrics, on the admin listener, without authentication.
 
 use std::sync::atomic::Ordering;
 
@@ -10,7 +10,15 @@ use crate::store::migrate;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// Prometheus text format.
+async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(shared.metrics.render())
 }
 
 /// The process is up and serving HTTP.

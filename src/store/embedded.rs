@@ -10,12 +10,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use redb::{
-    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, TableDefinition, TableError,
+    Database, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
+    ReadableTableMetadata, TableDefinition, TableError,
 };
 
 use super::migrate;
 use super::{
-    FileRecord, Lookup, SessionRecord, Store, StoreError, UserRecord, Written, decode, encode,
+    DeletedUser, Event, FileChange, FileRecord, Lookup, SessionRecord, Store, StoreError,
+    StoredEvent, UserRecord, Written, decode, encode,
 };
 use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 
@@ -28,6 +30,10 @@ const FILES: TableDefinition<&str, &str> = TableDefinition::new("files");
 const USER_FILES: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("ufiles");
 const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
 const USER_SESSIONS: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("usess");
+
+const USER_GRANTS: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("ugrants");
+const DOWNLOADS: TableDefinition<&str, u64> = TableDefinition::new("downloads");
+const EVENTS: TableDefinition<u64, &str> = TableDefinition::new("events");
 
 const SCHEMA_KEY: &str = "schema_version";
 
@@ -70,6 +76,9 @@ fn embedded_step(version: u32, txn: &redb::WriteTransaction) -> Result<(), Store
             txn.open_multimap_table(USER_FILES).map_err(err)?;
             txn.open_table(SESSIONS).map_err(err)?;
             txn.open_multimap_table(USER_SESSIONS).map_err(err)?;
+            txn.open_multimap_table(USER_GRANTS).map_err(err)?;
+            txn.open_table(DOWNLOADS).map_err(err)?;
+            txn.open_table(EVENTS).map_err(err)?;
             Ok(())
         }
         other => Err(StoreError::SchemaTooNew {
@@ -117,6 +126,120 @@ impl EmbeddedStore {
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
         self.db.begin_read().map_err(err)
     }
+}
+
+/// The file's record inside a write transaction.
+fn file_in(txn: &redb::WriteTransaction, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
+    let token = txn
+        .open_table(FILES)
+        .map_err(err)?
+        .get(id.as_str())
+        .map_err(err)?
+        .map(|t| t.value().to_owned());
+    let Some(token) = token else { return Ok(None) };
+    let raw = txn
+        .open_table(FILE_TOKENS)
+        .map_err(err)?
+        .get(token.as_str())
+        .map_err(err)?
+        .map(|r| r.value().to_owned());
+    raw.map(|r| decode(id.as_str(), &r)).transpose()
+}
+
+fn update_file_in(
+    txn: &redb::WriteTransaction,
+    id: &FileId,
+    change: &FileChange,
+) -> Result<Option<FileRecord>, StoreError> {
+    let Some(old) = file_in(txn, id)? else {
+        return Ok(None);
+    };
+    let mut new = old.clone();
+    change.apply(&mut new)?;
+    let mut ftok = txn.open_table(FILE_TOKENS).map_err(err)?;
+    if new.token != old.token {
+        ftok.remove(old.token.as_str()).map_err(err)?;
+        txn.open_table(FILES)
+            .map_err(err)?
+            .insert(id.as_str(), new.token.as_str())
+            .map_err(err)?;
+    }
+    ftok.insert(new.token.as_str(), encode(id.as_str(), &new)?.as_str())
+        .map_err(err)?;
+    match change {
+        FileChange::Grant(u) => {
+            txn.open_multimap_table(USER_GRANTS)
+                .map_err(err)?
+                .insert(u.as_str(), id.as_str())
+                .map_err(err)?;
+        }
+        FileChange::Revoke(u) => {
+            txn.open_multimap_table(USER_GRANTS)
+                .map_err(err)?
+                .remove(u.as_str(), id.as_str())
+                .map_err(err)?;
+        }
+        _ => {}
+    }
+    Ok(Some(new))
+}
+
+fn delete_file_in(
+    txn: &redb::WriteTransaction,
+    id: &FileId,
+) -> Result<Option<FileRecord>, StoreError> {
+    let Some(record) = file_in(txn, id)? else {
+        return Ok(None);
+    };
+    txn.open_table(FILE_TOKENS)
+        .map_err(err)?
+        .remove(record.token.as_str())
+        .map_err(err)?;
+    txn.open_table(FILES)
+        .map_err(err)?
+        .remove(id.as_str())
+        .map_err(err)?;
+    txn.open_table(DOWNLOADS)
+        .map_err(err)?
+        .remove(id.as_str())
+        .map_err(err)?;
+    txn.open_multimap_table(USER_FILES)
+        .map_err(err)?
+        .remove(record.owner.as_str(), id.as_str())
+        .map_err(err)?;
+    let mut grants = txn.open_multimap_table(USER_GRANTS).map_err(err)?;
+    for g in &record.grants {
+        grants.remove(g.as_str(), id.as_str()).map_err(err)?;
+    }
+    Ok(Some(record))
+}
+
+fn delete_sessions_in(txn: &redb::WriteTransaction, id: &UserId) -> Result<u64, StoreError> {
+    let keys: Vec<String> = txn
+        .open_multimap_table(USER_SESSIONS)
+        .map_err(err)?
+        .remove_all(id.as_str())
+        .map_err(err)?
+        .map(|k| k.map(|k| k.value().to_owned()).map_err(err))
+        .collect::<Result<_, _>>()?;
+    let mut sessions = txn.open_table(SESSIONS).map_err(err)?;
+    for k in &keys {
+        sessions.remove(k.as_str()).map_err(err)?;
+    }
+    Ok(keys.len() as u64)
+}
+
+/// Values of a multimap entry, collected inside a write transaction.
+fn members(
+    txn: &redb::WriteTransaction,
+    table: MultimapTableDefinition<&str, &str>,
+    key: &str,
+) -> Result<Vec<String>, StoreError> {
+    let t = txn.open_multimap_table(table).map_err(err)?;
+    let values = t.get(key).map_err(err)?;
+    values
+        .map(|v| v.map(|v| v.value().to_owned()).map_err(err))
+        .collect()
 }
 
 fn version_in(txn: &redb::ReadTransaction) -> Result<u32, StoreError> {
@@ -362,5 +485,178 @@ impl Store for EmbeddedStore {
             Ok(expired.len() as u64)
         })
         .await
+    }
+
+    async fn rotate_user_token(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let (id, fresh) = (user_id.clone(), fresh_token.clone());
+        self.write(move |txn| {
+            let mut users = txn.open_table(USERS).map_err(err)?;
+            let raw = users
+                .get(id.as_str())
+                .map_err(err)?
+                .map(|r| r.value().to_owned());
+            let Some(raw) = raw else { return Ok(None) };
+            let old: UserRecord = decode(id.as_str(), &raw)?;
+            let new = UserRecord {
+                token: fresh,
+                ..old.clone()
+            };
+            let mut utok = txn.open_table(USER_TOKENS).map_err(err)?;
+            utok.remove(old.token.as_str()).map_err(err)?;
+            utok.insert(new.token.as_str(), id.as_str()).map_err(err)?;
+            users
+                .insert(id.as_str(), encode(id.as_str(), &new)?.as_str())
+                .map_err(err)?;
+            Ok(Some(new))
+        })
+        .await
+    }
+
+    async fn update_file(
+        &self,
+        id: &FileId,
+        change: &FileChange,
+    ) -> Result<Option<FileRecord>, StoreError> {
+        let (id, change) = (id.clone(), change.clone());
+        self.write(move |txn| update_file_in(txn, &id, &change))
+            .await
+    }
+
+    async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
+        let id = id.clone();
+        self.write(move |txn| delete_file_in(txn, &id)).await
+    }
+
+    async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError> {
+        let id = id.clone();
+        // One transaction: all of it happens, or none.
+        self.write(move |txn| {
+            let raw = txn
+                .open_table(USERS)
+                .map_err(err)?
+                .remove(id.as_str())
+                .map_err(err)?
+                .map(|r| r.value().to_owned());
+            let Some(raw) = raw else { return Ok(None) };
+            let user: UserRecord = decode(id.as_str(), &raw)?;
+            txn.open_table(USER_TOKENS)
+                .map_err(err)?
+                .remove(user.token.as_str())
+                .map_err(err)?;
+            let mut deleted = DeletedUser {
+                files: Vec::new(),
+                sessions: delete_sessions_in(txn, &id)?,
+            };
+            for f in members(txn, USER_FILES, id.as_str())? {
+                let Ok(f) = FileId::parse(&f) else { continue };
+                if let Some(record) = delete_file_in(txn, &f)? {
+                    deleted.files.push(record.storage_path);
+                }
+            }
+            for f in members(txn, USER_GRANTS, id.as_str())? {
+                let Ok(f) = FileId::parse(&f) else { continue };
+                update_file_in(txn, &f, &FileChange::Revoke(id.clone()))?;
+            }
+            txn.open_multimap_table(USER_FILES)
+                .map_err(err)?
+                .remove_all(id.as_str())
+                .map_err(err)?;
+            txn.open_multimap_table(USER_GRANTS)
+                .map_err(err)?
+                .remove_all(id.as_str())
+                .map_err(err)?;
+            Ok(Some(deleted))
+        })
+        .await
+    }
+
+    async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError> {
+        let id = id.clone();
+        self.write(move |txn| delete_sessions_in(txn, &id)).await
+    }
+
+    async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let events = events.to_vec();
+        self.write(move |txn| {
+            let mut table = txn.open_table(EVENTS).map_err(err)?;
+            let mut next = table
+                .last()
+                .map_err(err)?
+                .map(|(k, _)| k.value() + 1)
+                .unwrap_or(1);
+            for e in &events {
+                table
+                    .insert(next, encode("events", e)?.as_str())
+                    .map_err(err)?;
+                next += 1;
+            }
+            // Keep the newest `max_len`.
+            let len = table.len().map_err(err)?;
+            if len > max_len {
+                let cut = next - max_len;
+                table.retain_in(..cut, |_, _| false).map_err(err)?;
+            }
+            let mut downloads = txn.open_table(DOWNLOADS).map_err(err)?;
+            for (file, n) in super::download_counts(&events) {
+                let current = downloads
+                    .get(file.as_str())
+                    .map_err(err)?
+                    .map(|v| v.value())
+                    .unwrap_or(0);
+                downloads.insert(file.as_str(), current + n).map_err(err)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn events(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let start = match after {
+            None => 0,
+            Some(c) => c.parse::<u64>().map_err(|_| StoreError::Cursor)?,
+        };
+        let txn = self.read()?;
+        let table = match txn.open_table(EVENTS) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(err(e)),
+        };
+        let mut out = Vec::new();
+        for entry in table
+            .range(start.saturating_add(1)..)
+            .map_err(err)?
+            .take(limit)
+        {
+            let (k, v) = entry.map_err(err)?;
+            out.push(StoredEvent {
+                id: k.value().to_string(),
+                event: decode("events", v.value())?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn downloads(&self, id: &FileId) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        match txn.open_table(DOWNLOADS) {
+            Ok(t) => Ok(t
+                .get(id.as_str())
+                .map_err(err)?
+                .map(|v| v.value())
+                .unwrap_or(0)),
+            Err(TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(err(e)),
+        }
     }
 }

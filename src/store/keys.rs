@@ -15,6 +15,9 @@
 //! | `{p}:ufiles:{user_id}` | set | the user's file ids |
 //! | `{p}:sess:{sha256(session id)}` | string | JSON `SessionRecord`, TTL = session lifetime |
 //! | `{p}:usess:{user_id}` | set | the user's session keys |
+//! | `{p}:ugrants:{user_id}` | set | ids of files shared with the user |
+//! | `{p}:dl:{file_id}` | string | download counter |
+//! | `{p}:events` | stream | audit events, capped (`XADD MAXLEN ~`) |
 
 use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 
@@ -63,5 +66,18 @@ impl Keys {
     }
     pub fn user_sessions(&self, id: &UserId) -> String {
         format!("{}:usess:{}", self.prefix, id.as_str())
+    }
+    /// The part of a session key before the hash, for scripts that delete by index.
+    pub fn session_prefix(&self) -> String {
+        format!("{}:sess:", self.prefix)
+    }
+    pub fn user_grants(&self, id: &UserId) -> String {
+        format!("{}:ugrants:{}", self.prefix, id.as_str())
+    }
+    pub fn downloads(&self, id: &FileId) -> String {
+        format!("{}:dl:{}", self.prefix, id.as_str())
+    }
+    pub fn events(&self) -> String {
+        format!("{}:events", self.prefix)
     }
 }

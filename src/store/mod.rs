@@ -22,7 +22,7 @@ use crate::paths::StoragePath;
 use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 
 /// Who may read a file besides its owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     #[default]
@@ -66,6 +66,118 @@ pub struct FileRecord {
     pub disposition: DispositionKind,
     #[serde(rename = "c")]
     pub created_at: i64,
+    /// Users this file is shared with (besides the owner). Kept in the record so that the
+    /// decision stays one read; bounded by [`MAX_GRANTS`].
+    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<UserId>,
+}
+
+/// Most users one file can be shared with. A file meant for more people should use
+/// `visibility = authenticated` or share links.
+pub const MAX_GRANTS: usize = 1000;
+
+/// A change to one file's record, applied atomically by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileChange {
+    /// A new file token: the old URL, and every share link bound to it, stop working.
+    Rotate(FileToken),
+    Visibility(Visibility),
+    Disposition(DispositionKind),
+    Grant(UserId),
+    Revoke(UserId),
+}
+
+/// Why a change could not be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    #[error("a file can be shared with at most 1000 users")]
+    TooManyGrants,
+}
+
+impl FileChange {
+    /// Applies the change to a record; the one implementation both stores use.
+    pub fn apply(&self, f: &mut FileRecord) -> Result<(), ChangeError> {
+        match self {
+            Self::Rotate(t) => f.token = t.clone(),
+            Self::Visibility(v) => f.visibility = *v,
+            Self::Disposition(d) => f.disposition = *d,
+            Self::Grant(u) => {
+                if *u != f.owner && !f.grants.contains(u) {
+                    if f.grants.len() >= MAX_GRANTS {
+                        return Err(ChangeError::TooManyGrants);
+                    }
+                    f.grants.push(u.clone());
+                }
+            }
+            Self::Revoke(u) => f.grants.retain(|g| g != u),
+        }
+        Ok(())
+    }
+}
+
+/// What happened, for the audit log (`GET /v1/events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Read,
+    Upload,
+    RotateUserToken,
+    RotateFileToken,
+    DeleteFile,
+    DeleteUser,
+    Grant,
+    Revoke,
+    Visibility,
+    Disposition,
+    Link,
+    Logout,
+    LogoutAll,
+}
+
+/// The outcome of a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventDecision {
+    Allow,
+    Deny,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unix milliseconds.
+    #[serde(rename = "t")]
+    pub at_ms: i64,
+    #[serde(rename = "k")]
+    pub kind: EventKind,
+    /// The user acting (a reader's session, or the user an admin call concerns).
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<FileId>,
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<EventDecision>,
+    /// The client's address as nginx saw it, or the admin caller's.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Counts towards the file's download counter (an allowed GET).
+    #[serde(skip)]
+    pub download: bool,
+}
+
+/// An event as stored, with its cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: String,
+    pub event: Event,
+}
+
+/// What deleting a user removed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeletedUser {
+    /// Storage paths whose bytes the caller must now remove.
+    pub files: Vec<StoragePath>,
+    pub sessions: u64,
 }
 
 /// A native session. Stored under the SHA-256 of its id (see [`SessionKey`]).
@@ -113,6 +225,10 @@ pub enum StoreError {
     Conflict,
     #[error("invalid store URL: {0}")]
     Url(String),
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+    #[error("invalid event cursor")]
+    Cursor,
 }
 
 impl StoreError {
@@ -183,6 +299,61 @@ pub trait Store: Send + Sync + 'static {
 
     /// Drops sessions that expired before `now`; Redis does this itself (TTL) and returns 0.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Gives the user a new token; every URL with the old one stops working at once. `None`
+    /// if the user does not exist.
+    async fn rotate_user_token(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+    ) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Applies `change` atomically (compare-and-swap against concurrent changes); returns the
+    /// new record, or `None` if the file does not exist.
+    async fn update_file(
+        &self,
+        id: &FileId,
+        change: &FileChange,
+    ) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Removes a file's record, token and counters; returns it so the caller can remove the
+    /// bytes. `None` if it did not exist.
+    async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Removes a user: token and sessions first (access ends), then files and the grants it
+    /// holds. Each step denies on its own, so a failure half-way never leaves access granted,
+    /// and a retry completes the rest. `None` if the user did not exist.
+    async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError>;
+
+    /// Logs a user out everywhere; returns how many sessions ended.
+    async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError>;
+
+    /// Appends audit events (keeping at most `max_len`) and adds their downloads to the
+    /// per-file counters.
+    async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError>;
+
+    /// Events after `cursor` (exclusive), oldest first, at most `limit`.
+    async fn events(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The file's download counter.
+    async fn downloads(&self, id: &FileId) -> Result<u64, StoreError>;
+}
+
+/// Downloads per file in a batch of events.
+pub(crate) fn download_counts(events: &[Event]) -> Vec<(&FileId, u64)> {
+    let mut counts: Vec<(&FileId, u64)> = Vec::new();
+    for e in events.iter().filter(|e| e.download) {
+        let Some(f) = &e.file_id else { continue };
+        match counts.iter_mut().find(|(id, _)| *id == f) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((f, 1)),
+        }
+    }
+    counts
 }
 
 /// Opens the store named by `store.url`: `redis://…`, `rediss://…`, `redis+unix://…`,

@@ -12,7 +12,8 @@ use redis::{AsyncCommands, Script};
 use super::keys::Keys;
 use super::migrate;
 use super::{
-    FileRecord, Lookup, SessionRecord, Store, StoreError, UserRecord, Written, decode, encode,
+    DeletedUser, Event, FileChange, FileRecord, Lookup, SessionRecord, Store, StoreError,
+    StoredEvent, UserRecord, Written, decode, encode,
 };
 use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 
@@ -33,6 +34,11 @@ struct Scripts {
     insert_session: Script,
     delete_session: Script,
     release_lock: Script,
+    rotate_user: Script,
+    update_file: Script,
+    delete_file: Script,
+    delete_sessions: Script,
+    delete_user: Script,
 }
 
 impl Scripts {
@@ -81,9 +87,62 @@ impl Scripts {
                   end
                   return 0",
             ),
+            // KEYS: user, old utok, new utok. ARGV: old json, new json, user id.
+            // Compare-and-swap; the old token dies before the new one exists.
+            rotate_user: Script::new(
+                r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+                  redis.call('DEL', KEYS[2])
+                  redis.call('SET', KEYS[3], ARGV[3])
+                  redis.call('SET', KEYS[1], ARGV[2])
+                  return 1",
+            ),
+            // KEYS: file, old ftok, new ftok, ugrants of the grantee (or any key).
+            // ARGV: old token, old json, new json, new token, file id, 'add' | 'rem' | ''.
+            // Compare-and-swap on both the id index and the record; on rotation the old token
+            // is deleted before the new one is written.
+            update_file: Script::new(
+                r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+                  if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+                  if KEYS[2] ~= KEYS[3] then
+                    redis.call('DEL', KEYS[2])
+                    redis.call('SET', KEYS[3], ARGV[3])
+                    redis.call('SET', KEYS[1], ARGV[4])
+                  else
+                    redis.call('SET', KEYS[2], ARGV[3])
+                  end
+                  if ARGV[6] == 'add' then redis.call('SADD', KEYS[4], ARGV[5])
+                  elseif ARGV[6] == 'rem' then redis.call('SREM', KEYS[4], ARGV[5]) end
+                  return 1",
+            ),
+            // KEYS: file, ftok, ufiles of owner, dl, then ugrants of each grantee.
+            // ARGV: token, file id.
+            delete_file: Script::new(
+                r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+                  redis.call('DEL', KEYS[2], KEYS[1], KEYS[4])
+                  redis.call('SREM', KEYS[3], ARGV[2])
+                  for i = 5, #KEYS do redis.call('SREM', KEYS[i], ARGV[2]) end
+                  return 1",
+            ),
+            // KEYS: usess. ARGV: session key prefix. Deletes every session of the user.
+            delete_sessions: Script::new(
+                r"local m = redis.call('SMEMBERS', KEYS[1])
+                  for _, k in ipairs(m) do redis.call('DEL', ARGV[1] .. k) end
+                  redis.call('DEL', KEYS[1])
+                  return #m",
+            ),
+            // KEYS: user, ufiles, ugrants. ARGV: user json. The last step of a deletion: the
+            // record goes only if no rotation happened meanwhile (that would leave a token).
+            delete_user: Script::new(
+                r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+                  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+                  return 1",
+            ),
         }
     }
 }
+
+/// Compare-and-swap writes retry this often against concurrent writers before giving up.
+const CAS_ATTEMPTS: usize = 16;
 
 fn unavailable(e: redis::RedisError) -> StoreError {
     if e.is_timeout() {
@@ -261,17 +320,10 @@ impl Store for RedisStore {
     }
 
     async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
-        let mut conn = self.conn.clone();
-        let key = self.keys.file(id);
-        let token: Option<String> = conn.get(&key).await.map_err(unavailable)?;
-        let Some(token) = token else { return Ok(None) };
-        let token = FileToken::parse(&token).map_err(|_| StoreError::Corrupt {
-            key: key.clone(),
-            source: serde::de::Error::custom("not a file token"),
-        })?;
-        let ftok = self.keys.file_token(&token);
-        let raw: Option<String> = conn.get(&ftok).await.map_err(unavailable)?;
-        raw.map(|r| decode(&ftok, &r)).transpose()
+        Ok(self
+            .current_file(&mut self.conn.clone(), id)
+            .await?
+            .map(|(_, _, record)| record))
     }
 
     async fn lookup(
@@ -366,5 +418,274 @@ impl Store for RedisStore {
 
     async fn purge_expired(&self, _now: i64) -> Result<u64, StoreError> {
         Ok(0)
+    }
+
+    async fn rotate_user_token(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.user(user_id);
+        for _ in 0..CAS_ATTEMPTS {
+            let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+            let Some(raw) = raw else { return Ok(None) };
+            let old: UserRecord = decode(&key, &raw)?;
+            let new = UserRecord {
+                token: fresh_token.clone(),
+                ..old.clone()
+            };
+            let done: i64 = self
+                .scripts
+                .rotate_user
+                .key(&key)
+                .key(self.keys.user_token(&old.token))
+                .key(self.keys.user_token(fresh_token))
+                .arg(&raw)
+                .arg(encode(&key, &new)?)
+                .arg(user_id.as_str())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if done == 1 {
+                return Ok(Some(new));
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn update_file(
+        &self,
+        id: &FileId,
+        change: &FileChange,
+    ) -> Result<Option<FileRecord>, StoreError> {
+        let mut conn = self.conn.clone();
+        let fkey = self.keys.file(id);
+        for _ in 0..CAS_ATTEMPTS {
+            let Some((token, raw, old)) = self.current_file(&mut conn, id).await? else {
+                return Ok(None);
+            };
+            let mut new = old.clone();
+            change.apply(&mut new)?;
+            let (grant_key, op) = match change {
+                FileChange::Grant(u) => (self.keys.user_grants(u), "add"),
+                FileChange::Revoke(u) => (self.keys.user_grants(u), "rem"),
+                _ => (self.keys.user_grants(&old.owner), ""),
+            };
+            let new_ftok = self.keys.file_token(&new.token);
+            let done: i64 = self
+                .scripts
+                .update_file
+                .key(&fkey)
+                .key(self.keys.file_token(&token))
+                .key(&new_ftok)
+                .key(grant_key)
+                .arg(token.as_str())
+                .arg(&raw)
+                .arg(encode(&new_ftok, &new)?)
+                .arg(new.token.as_str())
+                .arg(id.as_str())
+                .arg(op)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if done == 1 {
+                return Ok(Some(new));
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
+        let mut conn = self.conn.clone();
+        for _ in 0..CAS_ATTEMPTS {
+            let Some((token, _, record)) = self.current_file(&mut conn, id).await? else {
+                return Ok(None);
+            };
+            let mut script = self.scripts.delete_file.prepare_invoke();
+            script
+                .key(self.keys.file(id))
+                .key(self.keys.file_token(&token))
+                .key(self.keys.user_files(&record.owner))
+                .key(self.keys.downloads(id));
+            for g in &record.grants {
+                script.key(self.keys.user_grants(g));
+            }
+            let done: i64 = script
+                .arg(token.as_str())
+                .arg(id.as_str())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if done == 1 {
+                return Ok(Some(record));
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.user(id);
+        let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+        let Some(raw) = raw else { return Ok(None) };
+        let user: UserRecord = decode(&key, &raw)?;
+        // Access ends first: every session, then the token every URL of the user needs.
+        // The record stays until the end, so a retry after a failure finds it and finishes.
+        let sessions = self.delete_user_sessions(id).await?;
+        let _: () = conn
+            .del(self.keys.user_token(&user.token))
+            .await
+            .map_err(unavailable)?;
+        let mut deleted = DeletedUser {
+            files: Vec::new(),
+            sessions,
+        };
+        let owned: Vec<String> = conn
+            .smembers(self.keys.user_files(id))
+            .await
+            .map_err(unavailable)?;
+        for f in owned.iter().filter_map(|f| FileId::parse(f).ok()) {
+            if let Some(record) = self.delete_file(&f).await? {
+                deleted.files.push(record.storage_path);
+            }
+        }
+        let shared: Vec<String> = conn
+            .smembers(self.keys.user_grants(id))
+            .await
+            .map_err(unavailable)?;
+        for f in shared.iter().filter_map(|f| FileId::parse(f).ok()) {
+            self.update_file(&f, &FileChange::Revoke(id.clone()))
+                .await?;
+        }
+        let done: i64 = self
+            .scripts
+            .delete_user
+            .key(&key)
+            .key(self.keys.user_files(id))
+            .key(self.keys.user_grants(id))
+            .arg(&raw)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if done != 1 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(Some(deleted))
+    }
+
+    async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError> {
+        let n: u64 = self
+            .scripts
+            .delete_sessions
+            .key(self.keys.user_sessions(id))
+            .arg(self.keys.session_prefix())
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(n)
+    }
+
+    async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let stream = self.keys.events();
+        let mut pipe = redis::pipe();
+        for e in events {
+            let json = encode(&stream, e)?;
+            pipe.cmd("XADD")
+                .arg(&stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(max_len)
+                .arg("*")
+                .arg("e")
+                .arg(json)
+                .ignore();
+        }
+        for (file, n) in super::download_counts(events) {
+            pipe.incr(self.keys.downloads(file), n).ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn events(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let start = match after {
+            None => "-".to_owned(),
+            Some(c) => {
+                let valid = c.split_once('-').is_some_and(|(a, b)| {
+                    !a.is_empty()
+                        && !b.is_empty()
+                        && a.bytes().chain(b.bytes()).all(|x| x.is_ascii_digit())
+                });
+                if !valid {
+                    return Err(StoreError::Cursor);
+                }
+                format!("({c}")
+            }
+        };
+        let stream = self.keys.events();
+        let reply: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        reply
+            .into_iter()
+            .map(|(id, fields)| {
+                let json = fields
+                    .into_iter()
+                    .find(|(k, _)| k == "e")
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                Ok(StoredEvent {
+                    event: decode(&stream, &json)?,
+                    id,
+                })
+            })
+            .collect()
+    }
+
+    async fn downloads(&self, id: &FileId) -> Result<u64, StoreError> {
+        let n: Option<u64> = self
+            .conn
+            .clone()
+            .get(self.keys.downloads(id))
+            .await
+            .map_err(unavailable)?;
+        Ok(n.unwrap_or(0))
+    }
+}
+
+impl RedisStore {
+    /// The file's current token, the raw record and the parsed record.
+    async fn current_file(
+        &self,
+        conn: &mut ConnectionManager,
+        id: &FileId,
+    ) -> Result<Option<(FileToken, String, FileRecord)>, StoreError> {
+        let key = self.keys.file(id);
+        let token: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+        let Some(token) = token else { return Ok(None) };
+        let token = FileToken::parse(&token).map_err(|_| StoreError::Corrupt {
+            key: key.clone(),
+            source: serde::de::Error::custom("not a file token"),
+        })?;
+        let ftok = self.keys.file_token(&token);
+        let raw: Option<String> = conn.get(&ftok).await.map_err(unavailable)?;
+        let Some(raw) = raw else { return Ok(None) };
+        let record = decode(&ftok, &raw)?;
+        Ok(Some((token, raw, record)))
     }
 }

@@ -26,6 +26,7 @@ fn file_for(owner: &str, name: &str) -> FileRecord {
         visibility: Visibility::Private,
         disposition: DispositionKind::Inline,
         created_at: 1_700_000_000,
+        grants: Vec::new(),
     }
 }
 

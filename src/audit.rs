@@ -1,0 +1,104 @@
+//! The audit log: every read decision and every change made through the admin API.
+//!
+//! Recording must never slow a decision or fail it: `record` is a non-blocking channel send,
+//! and a background task writes batches to the store (a capped Redis stream, or a capped
+//! table in the embedded store) together with the per-file download counters. When the
+//! buffer is full, events are dropped and counted in `mediagate_audit_dropped_total`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::metrics::Metrics;
+use crate::store::{Event, Store};
+
+/// Most events written in one store call.
+const BATCH: usize = 512;
+
+/// The sending side, shared by every worker.
+pub struct Audit {
+    tx: mpsc::Sender<Event>,
+    stop: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+}
+
+/// The writer task; `finish` flushes what is buffered and waits for it.
+pub struct AuditWriter {
+    handle: JoinHandle<()>,
+}
+
+impl Audit {
+    /// Starts the writer on the current runtime.
+    pub fn start(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        buffer: usize,
+        max_events: u64,
+    ) -> (Self, AuditWriter) {
+        let (tx, rx) = mpsc::channel(buffer);
+        let (stop, stopped) = watch::channel(false);
+        let handle = tokio::spawn(write_batches(
+            rx,
+            stopped,
+            store,
+            Arc::clone(&metrics),
+            max_events,
+        ));
+        (Self { tx, stop, metrics }, AuditWriter { handle })
+    }
+
+    /// Queues an event without waiting; if the buffer is full it is dropped and counted.
+    pub fn record(&self, event: Event) {
+        if self.tx.try_send(event).is_err() {
+            self.metrics.audit_dropped.inc();
+        }
+    }
+
+    /// Asks the writer to flush and stop.
+    pub fn close(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl AuditWriter {
+    /// Waits (bounded) for the writer to flush after `Audit::close`.
+    pub async fn finish(self, patience: Duration) {
+        let _ = tokio::time::timeout(patience, self.handle).await;
+    }
+}
+
+async fn write_batches(
+    mut rx: mpsc::Receiver<Event>,
+    mut stopped: watch::Receiver<bool>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    max_events: u64,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let stopping = tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => n == 0,
+            _ = stopped.changed() => true,
+        };
+        if stopping {
+            while batch.len() < BATCH * 16 {
+                match rx.try_recv() {
+                    Ok(e) => batch.push(e),
+                    Err(_) => break,
+                }
+            }
+        }
+        if !batch.is_empty() {
+            if let Err(e) = store.append_events(&batch, max_events).await {
+                metrics.audit_write_errors.inc();
+                tracing::warn!(error = %e, events = batch.len(), "Could not write audit events; they are lost.");
+            }
+            batch.clear();
+        }
+        if stopping {
+            return;
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Prometheus metrics, served as text on the admin listener's `/metrics`.
+//!
+//! Labels are bounded: decision outcomes are four fixed words, admin routes are the route
+//! patterns (`/v1/files/{file_id}`), never the concrete path.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric mediagate exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `outcome`: allow, unauthorized, forbidden, unavailable.
+    pub decisions: IntCounterVec,
+    pub decision_seconds: Histogram,
+    pub store_errors: IntCounter,
+    /// `route` (pattern) and `status`.
+    pub admin_calls: IntCounterVec,
+    pub audit_dropped: IntCounter,
+    pub audit_write_errors: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let decisions = IntCounterVec::new(
+            Opts::new(
+                "mediagate_decisions_total",
+                "Decisions of the auth listener, by outcome.",
+            ),
+            &["outcome"],
+        )?;
+        let decision_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "mediagate_decision_seconds",
+                "Time to decide one subrequest.",
+            )
+            .buckets(vec![
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+                0.1, 0.25, 0.5, 1.0,
+            ]),
+        )?;
+        let store_errors = IntCounter::new(
+            "mediagate_store_errors_total",
+            "Decisions that could not be made because the store failed or was too slow.",
+        )?;
+        let admin_calls = IntCounterVec::new(
+            Opts::new(
+                "mediagate_admin_calls_total",
+                "Admin API calls, by route and status.",
+            ),
+            &["route", "status"],
+        )?;
+        let audit_dropped = IntCounter::new(
+            "mediagate_audit_dropped_total",
+            "Audit events dropped because the write buffer was full.",
+        )?;
+        let audit_write_errors = IntCounter::new(
+            "mediagate_audit_write_errors_total",
+            "Batches of audit events the store refused.",
+        )?;
+        registry.register(Box::new(decisions.clone()))?;
+        registry.register(Box::new(decision_seconds.clone()))?;
+        registry.register(Box::new(store_errors.clone()))?;
+        registry.register(Box::new(admin_calls.clone()))?;
+        registry.register(Box::new(audit_dropped.clone()))?;
+        registry.register(Box::new(audit_write_errors.clone()))?;
+        // Every outcome appears from the start, so a rate() over it is defined.
+        for outcome in ["allow", "unauthorized", "forbidden", "unavailable"] {
+            decisions.with_label_values(&[outcome]);
+        }
+        Ok(Self {
+            registry,
+            decisions,
+            decision_seconds,
+            store_errors,
+            admin_calls,
+            audit_dropped,
+            audit_write_errors,
+        })
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec only fails on a metric family the registry would not have.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "Could not encode metrics.");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

@@ -1,0 +1,37 @@
+//! The OpenAPI 3 document of the admin API, generated from the route annotations in
+//! `routes::admin` (utoipa), so it cannot drift from the code. Served at `GET /v1/openapi.json`
+//! and checked against real responses in the tests.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::admin::AdminApi;
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        doc.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "admin_token",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "mediagate admin API", description = "Users, files, tokens, sharing, sessions and audit of mediagate."),
+    nest((path = "/", api = AdminApi)),
+    modifiers(&BearerToken)
+)]
+struct ApiDoc;
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
