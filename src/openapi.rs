@@ -23,15 +23,12 @@ impl Modify for BearerToken {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "mediagate admin API", description = "Users, files, tokens, sharing, sessions and audit of mediagate."),
-    nest((path = "/", api = AdminApi)),
-    modifiers(&BearerToken)
-)]
-struct ApiDoc;
-
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = AdminApi::openapi();
+    doc.info.title = "mediagate admin API".into();
+    doc.info.description =
+        Some("Users, files, tokens, sharing, sessions and audit of mediagate.".into());
+    BearerToken.modify(&mut doc);
+    doc
 }

@@ -670,22 +670,37 @@ impl Store for RedisStore {
 
 impl RedisStore {
     /// The file's current token, the raw record and the parsed record.
+    ///
+    /// Two reads (id → token, token → record); a rotation between them deletes the token we
+    /// just read. That shows as a token that changed under us, and we read again; only a
+    /// missing id, or a token that stays put with no record, means there is no file.
     async fn current_file(
         &self,
         conn: &mut ConnectionManager,
         id: &FileId,
     ) -> Result<Option<(FileToken, String, FileRecord)>, StoreError> {
         let key = self.keys.file(id);
-        let token: Option<String> = conn.get(&key).await.map_err(unavailable)?;
-        let Some(token) = token else { return Ok(None) };
-        let token = FileToken::parse(&token).map_err(|_| StoreError::Corrupt {
-            key: key.clone(),
-            source: serde::de::Error::custom("not a file token"),
-        })?;
-        let ftok = self.keys.file_token(&token);
-        let raw: Option<String> = conn.get(&ftok).await.map_err(unavailable)?;
-        let Some(raw) = raw else { return Ok(None) };
-        let record = decode(&ftok, &raw)?;
-        Ok(Some((token, raw, record)))
+        let mut token: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(current) = token else {
+                return Ok(None);
+            };
+            let parsed = FileToken::parse(&current).map_err(|_| StoreError::Corrupt {
+                key: key.clone(),
+                source: serde::de::Error::custom("not a file token"),
+            })?;
+            let ftok = self.keys.file_token(&parsed);
+            let raw: Option<String> = conn.get(&ftok).await.map_err(unavailable)?;
+            if let Some(raw) = raw {
+                let record = decode(&ftok, &raw)?;
+                return Ok(Some((parsed, raw, record)));
+            }
+            let again: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+            if again.as_deref() == Some(current.as_str()) {
+                return Ok(None);
+            }
+            token = again;
+        }
+        Err(StoreError::Conflict)
     }
 }

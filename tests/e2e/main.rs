@@ -25,7 +25,10 @@ macro_rules! on_both_stores {
 }
 
 mod admin;
+mod audit;
 mod cli;
 mod gate;
 mod hostile;
 mod lifecycle;
+mod sharing;
+mod tokens;

@@ -56,6 +56,27 @@ async fn redis_passes_the_suite() {
 }
 
 #[tokio::test]
+async fn embedded_passes_the_lifecycle_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    suite::run_lifecycle(embedded_file(dir.path()).await).await;
+    suite::events_are_capped(
+        store::open("embedded::memory:", "t", TIMEOUT)
+            .await
+            .unwrap(),
+        true,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn redis_passes_the_lifecycle_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = RedisServer::start(dir.path());
+    suite::run_lifecycle(redis_store(&r, "life").await).await;
+    suite::events_are_capped(redis_store(&r, "cap").await, false).await;
+}
+
+#[tokio::test]
 async fn embedded_keeps_everything_across_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let written = suite::write_sample(embedded_file(dir.path()).await).await;

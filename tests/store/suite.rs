@@ -5,7 +5,8 @@ use std::sync::Arc;
 use mediagate::disposition::DispositionKind;
 use mediagate::paths::StoragePath;
 use mediagate::store::{
-    FileRecord, SessionRecord, Store, StoreError, Visibility, Written, migrate,
+    Event, EventDecision, EventKind, FileChange, FileRecord, SessionRecord, Store, StoreError,
+    Visibility, Written, migrate,
 };
 use mediagate::tokens::{FileId, FileToken, SessionId, UserId, UserToken};
 
@@ -166,6 +167,256 @@ pub async fn run(store: Arc<dyn Store>) {
             "expired session still stored"
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The lifecycle operations: rotation, updates, grants, deletions, logout, events.
+pub async fn run_lifecycle(store: Arc<dyn Store>) {
+    store.migrate().await.unwrap();
+    let now = mediagate::clock::now();
+    let (alice, _) = store
+        .ensure_user(&uid("alice"), &UserToken::generate().unwrap(), now)
+        .await
+        .unwrap();
+    store
+        .ensure_user(&uid("bob"), &UserToken::generate().unwrap(), now)
+        .await
+        .unwrap();
+    let f = file_for("alice", "a.txt");
+    store.insert_file(&f).await.unwrap();
+
+    // User token rotation: the old token maps to nobody, the new one to alice.
+    let fresh = UserToken::generate().unwrap();
+    let rotated = store
+        .rotate_user_token(&uid("alice"), &fresh)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.token, fresh);
+    assert_eq!(
+        store
+            .lookup(&alice.token, &f.token, None)
+            .await
+            .unwrap()
+            .user_of_token,
+        None
+    );
+    assert_eq!(
+        store
+            .lookup(&fresh, &f.token, None)
+            .await
+            .unwrap()
+            .user_of_token,
+        Some(uid("alice"))
+    );
+    assert_eq!(
+        store
+            .rotate_user_token(&uid("nobody"), &fresh)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // File token rotation: the old token names nothing, the record moved whole.
+    let new_token = FileToken::generate().unwrap();
+    let g = store
+        .update_file(&f.file_id, &FileChange::Rotate(new_token.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.token, new_token);
+    assert_eq!(g.storage_path, f.storage_path);
+    assert_eq!(
+        store.lookup(&fresh, &f.token, None).await.unwrap().file,
+        None
+    );
+    assert_eq!(
+        store.lookup(&fresh, &new_token, None).await.unwrap().file,
+        Some(g.clone())
+    );
+    assert_eq!(store.file(&f.file_id).await.unwrap(), Some(g.clone()));
+
+    // Visibility, disposition, grants.
+    let g = store
+        .update_file(&f.file_id, &FileChange::Visibility(Visibility::Public))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.visibility, Visibility::Public);
+    let g = store
+        .update_file(
+            &f.file_id,
+            &FileChange::Disposition(DispositionKind::Attachment),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.disposition, DispositionKind::Attachment);
+    let g = store
+        .update_file(&f.file_id, &FileChange::Grant(uid("bob")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.grants, vec![uid("bob")]);
+    let g = store
+        .update_file(&f.file_id, &FileChange::Grant(uid("bob")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.grants, vec![uid("bob")], "granting twice is one grant");
+    let g = store
+        .update_file(&f.file_id, &FileChange::Grant(uid("alice")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.grants, vec![uid("bob")], "the owner needs no grant");
+    let g = store
+        .update_file(&f.file_id, &FileChange::Revoke(uid("bob")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(g.grants.is_empty());
+    let missing = FileId::generate();
+    assert_eq!(
+        store
+            .update_file(&missing, &FileChange::Revoke(uid("bob")))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Deleting bob removes the grants bob holds.
+    store
+        .update_file(&f.file_id, &FileChange::Grant(uid("bob")))
+        .await
+        .unwrap();
+    let bob_file = file_for("bob", "b.txt");
+    store.insert_file(&bob_file).await.unwrap();
+    let bob_session = SessionId::generate().unwrap();
+    let rec = SessionRecord {
+        user_id: uid("bob"),
+        roles: vec![],
+        expires_at: now + 600,
+    };
+    store
+        .insert_session(&bob_session.key(), &rec, now)
+        .await
+        .unwrap();
+    let deleted = store.delete_user(&uid("bob")).await.unwrap().unwrap();
+    assert_eq!(deleted.files, vec![bob_file.storage_path.clone()]);
+    assert_eq!(deleted.sessions, 1);
+    assert_eq!(store.user(&uid("bob")).await.unwrap(), None);
+    assert_eq!(store.file(&bob_file.file_id).await.unwrap(), None);
+    assert!(
+        store
+            .file(&f.file_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .grants
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .lookup(&fresh, &new_token, Some(&bob_session.key()))
+            .await
+            .unwrap()
+            .session,
+        None
+    );
+    assert_eq!(store.delete_user(&uid("bob")).await.unwrap(), None);
+
+    // Logout everywhere.
+    for _ in 0..3 {
+        let s = SessionId::generate().unwrap();
+        let rec = SessionRecord {
+            user_id: uid("alice"),
+            roles: vec![],
+            expires_at: now + 600,
+        };
+        store.insert_session(&s.key(), &rec, now).await.unwrap();
+    }
+    assert_eq!(store.delete_user_sessions(&uid("alice")).await.unwrap(), 3);
+    assert_eq!(store.delete_user_sessions(&uid("alice")).await.unwrap(), 0);
+
+    // Events: appended in order, paged by cursor, downloads counted.
+    let ev = |kind, download| Event {
+        at_ms: 1,
+        kind,
+        user_id: Some(uid("alice")),
+        file_id: Some(f.file_id.clone()),
+        decision: Some(EventDecision::Allow),
+        client: Some("127.0.0.1".into()),
+        download,
+    };
+    let batch: Vec<Event> = (0..5).map(|i| ev(EventKind::Read, i % 2 == 0)).collect();
+    store.append_events(&batch, 1000).await.unwrap();
+    store
+        .append_events(&[ev(EventKind::Grant, false)], 1000)
+        .await
+        .unwrap();
+    let first = store.events(None, 4).await.unwrap();
+    assert_eq!(first.len(), 4);
+    // `download` only steers the counter; it is not stored.
+    assert_eq!(
+        first[0].event,
+        Event {
+            download: false,
+            ..batch[0].clone()
+        }
+    );
+    let rest = store.events(Some(&first[3].id), 100).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[1].event.kind, EventKind::Grant);
+    assert!(
+        store
+            .events(Some(&rest[1].id), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.events(Some("not a cursor"), 10).await,
+        Err(StoreError::Cursor)
+    ));
+    assert_eq!(store.downloads(&f.file_id).await.unwrap(), 3);
+
+    // File deletion: nothing left, counters included.
+    let gone = store.delete_file(&f.file_id).await.unwrap().unwrap();
+    assert_eq!(gone.file_id, f.file_id);
+    assert_eq!(store.file(&f.file_id).await.unwrap(), None);
+    assert_eq!(
+        store.lookup(&fresh, &new_token, None).await.unwrap().file,
+        None
+    );
+    assert_eq!(store.downloads(&f.file_id).await.unwrap(), 0);
+    assert_eq!(store.delete_file(&f.file_id).await.unwrap(), None);
+}
+
+/// Events beyond `max_len` are dropped, oldest first.
+pub async fn events_are_capped(store: Arc<dyn Store>, exact: bool) {
+    store.migrate().await.unwrap();
+    let e = Event {
+        at_ms: 1,
+        kind: EventKind::Read,
+        user_id: None,
+        file_id: None,
+        decision: Some(EventDecision::Deny),
+        client: None,
+        download: false,
+    };
+    for _ in 0..20 {
+        store
+            .append_events(&vec![e.clone(); 50], 100)
+            .await
+            .unwrap();
+    }
+    let kept = store.events(None, 1000).await.unwrap().len();
+    if exact {
+        assert_eq!(kept, 100);
+    } else {
+        // Redis trims approximately (MAXLEN ~), whole nodes at a time.
+        assert!((100..1000).contains(&kept), "{kept}");
     }
 }
 

@@ -24,22 +24,46 @@ impl MediaGate {
     pub fn start(dir: &Path, env: Vec<(String, String)>) -> Self {
         std::fs::create_dir_all(dir).expect("app dir");
         let mut app = Self {
-            auth_port: super::free_port(),
-            admin_port: super::free_port(),
+            auth_port: 0,
+            admin_port: 0,
             dir: dir.to_path_buf(),
             env,
             child: None,
         };
-        app.spawn();
-        app
+        // Ports are picked free but may be taken before the binary binds them (other tests
+        // run in parallel): pick again when the start fails on a bind.
+        for _ in 0..5 {
+            app.auth_port = super::free_port();
+            app.admin_port = loop {
+                let p = super::free_port();
+                if p != app.auth_port {
+                    break p;
+                }
+            };
+            match app.try_spawn() {
+                Ok(()) => return app,
+                Err(log) if log.contains("cannot bind") => continue,
+                Err(log) => panic!("mediagate did not start; log:\n{log}"),
+            }
+        }
+        panic!("mediagate found no free ports; log:\n{}", app.log());
     }
 
     fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!("mediagate did not start; log:\n{log}");
+        }
+    }
+
+    /// Starts the binary and waits for `/healthz`; on an early exit, returns its log.
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let log_path = self.dir.join("app.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.join("app.log"))
+            .open(&log_path)
             .expect("app log");
+        let start = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
         let child = Command::new(env!("CARGO_BIN_EXE_mediagate"))
             .arg("serve")
             .current_dir(&self.dir)
@@ -63,14 +87,21 @@ impl MediaGate {
             .expect("spawn mediagate");
         self.child = Some(child);
         let port = self.admin_port;
-        super::eventually("mediagate /healthz", Duration::from_secs(20), || {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("mediagate exited with {status}; log:\n{}", self.log());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                let all = self.log();
+                return Err(all.get(start as usize..).unwrap_or(&all).to_owned());
             }
-            http::send(port, "GET", b"/healthz", &[], b"")
-                .ok()
-                .filter(|r| r.status == 200)
-        });
+            if http::send(port, "GET", b"/healthz", &[], b"").is_ok_and(|r| r.status == 200) {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(format!("no /healthz within 20 s\n{}", self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn wait_ready(&self) {
@@ -107,6 +138,18 @@ impl MediaGate {
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
+    }
+
+    /// Restarts with `env` overriding the variables it was started with; an empty value
+    /// removes the variable.
+    pub fn restart_with(&mut self, env: Vec<(String, String)>) {
+        for (k, v) in env {
+            self.env.retain(|(old, _)| *old != k);
+            if !v.is_empty() {
+                self.env.push((k, v));
+            }
+        }
+        self.restart();
     }
 
     pub fn log(&self) -> String {
@@ -213,6 +256,16 @@ impl Stack {
         all.extend_from_slice(headers);
         http::send(self.app.admin_port, method, target.as_bytes(), &all, body)
             .unwrap_or_else(|e| panic!("{method} {target}: {e}\n{}", self.logs()))
+    }
+
+    /// An admin call with a JSON body.
+    pub fn admin_json(&self, method: &str, target: &str, body: serde_json::Value) -> Response {
+        self.admin(
+            method,
+            target,
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
     }
 
     /// Creates (or fetches) a user; returns its user token.

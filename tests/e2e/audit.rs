@@ -1,0 +1,348 @@
+//! The audit log, download counters, metrics, and the OpenAPI document against real answers.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::gate::fixture;
+use crate::support::app::{Stack, StoreKind};
+use crate::support::http;
+
+/// All events, following `next` until a page is empty.
+fn all_events(s: &Stack) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let target = match &after {
+            Some(c) => format!("/v1/events?limit=3&after={c}"),
+            None => "/v1/events?limit=3".to_owned(),
+        };
+        let page = s.admin("GET", &target, &[], b"").json();
+        let events = page["events"].as_array().unwrap().clone();
+        if events.is_empty() {
+            assert_eq!(page["next"], Value::Null);
+            return out;
+        }
+        after = Some(page["next"].as_str().unwrap().to_owned());
+        out.extend(events);
+    }
+}
+
+on_both_stores!(reads_and_changes_are_audited_and_downloads_counted, |s| {
+    let f = fixture(&s);
+    let id = f.alice_upload["file_id"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        assert_eq!(s.get(&f.alice_url, Some(&f.alice)).status, 200);
+    }
+    assert_eq!(
+        s.media("HEAD", f.alice_url.as_bytes(), Some(&f.alice), &[])
+            .status,
+        200
+    );
+    assert_eq!(s.get(&f.alice_url, Some(&f.bob)).status, 403);
+    assert_eq!(s.get(&f.alice_url, None).status, 401);
+    s.admin("PUT", &format!("/v1/files/{id}/grants/bob"), &[], b"");
+    s.admin("POST", &format!("/v1/files/{id}/rotate-token"), &[], b"");
+
+    let events = crate::support::eventually("events to be written", Duration::from_secs(5), || {
+        let e = all_events(&s);
+        (e.iter()
+            .filter(|e| e["kind"] == "rotate_file_token")
+            .count()
+            == 1)
+            .then_some(e)
+    });
+    let reads: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "read" && e["file_id"] == id.as_str())
+        .collect();
+    let allowed = reads.iter().filter(|e| e["decision"] == "allow").count();
+    let denied: Vec<&&Value> = reads.iter().filter(|e| e["decision"] == "deny").collect();
+    assert_eq!(allowed, 4, "{reads:#?}");
+    assert_eq!(denied.len(), 2, "{reads:#?}");
+    assert!(denied.iter().any(|e| e["user_id"] == "bob"));
+    assert!(denied.iter().any(|e| e["user_id"].is_null()));
+    assert!(reads.iter().all(|e| e["client"] == "127.0.0.1"));
+    assert!(
+        reads
+            .iter()
+            .all(|e| e["at"].as_str().unwrap().ends_with('Z'))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "grant" && e["user_id"] == "bob" && e["file_id"] == id.as_str())
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "upload" && e["user_id"] == "alice")
+    );
+    // Downloads count allowed GETs (not HEAD, not denials).
+    let file = s.admin("GET", &format!("/v1/files/{id}"), &[], b"").json();
+    assert_eq!(file["downloads"], 3);
+    assert_eq!(
+        s.admin("GET", "/v1/events?after=garbage", &[], b"").status,
+        400
+    );
+    assert_eq!(s.admin("GET", "/v1/events?limit=0", &[], b"").status, 400);
+});
+
+#[test]
+fn metrics_count_decisions_and_admin_calls() {
+    let s = Stack::start(StoreKind::Embedded);
+    let f = fixture(&s);
+    s.get(&f.alice_url, Some(&f.alice));
+    s.get(&f.alice_url, Some(&f.bob));
+    s.get(&f.alice_url, None);
+    let r = http::get(s.app.admin_port, "/metrics", &[]);
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let value = |needle: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(needle))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{needle} missing:\n{text}"))
+    };
+    assert!(value("mediagate_decisions_total{outcome=\"allow\"}") >= 1.0);
+    assert!(value("mediagate_decisions_total{outcome=\"forbidden\"}") >= 1.0);
+    assert!(value("mediagate_decisions_total{outcome=\"unauthorized\"}") >= 1.0);
+    assert_eq!(
+        value("mediagate_decisions_total{outcome=\"unavailable\"}"),
+        0.0
+    );
+    assert!(value("mediagate_decision_seconds_count") >= 3.0);
+    assert_eq!(value("mediagate_store_errors_total"), 0.0);
+    assert_eq!(
+        value("mediagate_admin_calls_total{route=\"/v1/users/{user_id}\",status=\"201\"}"),
+        2.0
+    );
+    assert!(value("mediagate_admin_calls_total{route=\"/v1/sessions\",status=\"201\"}") >= 2.0);
+    // No concrete path, token or id in any label.
+    assert!(!text.contains(&f.alice_url) && !text.contains(&f.alice));
+}
+
+/// Resolves a response schema of the document into a standalone JSON Schema.
+fn response_schema(doc: &Value, path: &str, method: &str, status: u16) -> Option<Value> {
+    let response = &doc["paths"][path][method]["responses"][status.to_string()];
+    assert!(
+        !response.is_null(),
+        "{method} {path} {status} is not documented"
+    );
+    let schema = response["content"]["application/json"]["schema"].clone();
+    if schema.is_null() {
+        return None;
+    }
+    let mut root = schema;
+    root["components"] = doc["components"].clone();
+    Some(root)
+}
+
+fn conforms(doc: &Value, path: &str, method: &str, r: &http::Response) {
+    let Some(schema) = response_schema(doc, path, method, r.status) else {
+        assert!(
+            r.body.is_empty(),
+            "{method} {path} {} has an undocumented body",
+            r.status
+        );
+        return;
+    };
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let body = r.json();
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {}: {errors:?}\n{body}",
+        r.status
+    );
+}
+
+#[test]
+fn the_openapi_document_matches_real_answers() {
+    let s = Stack::start_with(
+        StoreKind::Embedded,
+        vec![(
+            "MEDIAGATE__LINKS__SECRET".into(),
+            "link-key-0123456789abcdef0123456789".into(),
+        )],
+        |c| c,
+    );
+    let r = s.admin("GET", "/v1/openapi.json", &[], b"");
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let documented: std::collections::BTreeSet<String> =
+        doc["paths"].as_object().unwrap().keys().cloned().collect();
+    let expected: std::collections::BTreeSet<String> = [
+        "/v1/users/{user_id}",
+        "/v1/users/{user_id}/rotate-token",
+        "/v1/users/{user_id}/files",
+        "/v1/users/{user_id}/sessions",
+        "/v1/files/{file_id}",
+        "/v1/files/{file_id}/rotate-token",
+        "/v1/files/{file_id}/grants/{user_id}",
+        "/v1/files/{file_id}/links",
+        "/v1/sessions",
+        "/v1/sessions/{session_id}",
+        "/v1/events",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(documented, expected);
+
+    // Every call, with its real answer checked against the document.
+    let check = |path: &str, method: &str, r: http::Response| {
+        conforms(&doc, path, method, &r);
+        r
+    };
+    check(
+        "/v1/users/{user_id}",
+        "put",
+        s.admin("PUT", "/v1/users/alice", &[], b""),
+    );
+    check(
+        "/v1/users/{user_id}",
+        "put",
+        s.admin("PUT", "/v1/users/alice", &[], b""),
+    );
+    check(
+        "/v1/users/{user_id}",
+        "put",
+        s.admin("PUT", "/v1/users/bob", &[], b""),
+    );
+    check(
+        "/v1/users/{user_id}",
+        "put",
+        s.admin("PUT", "/v1/users/a%20b", &[], b""),
+    );
+    let up = check(
+        "/v1/users/{user_id}/files",
+        "post",
+        s.admin(
+            "POST",
+            "/v1/users/alice/files?filename=a.txt",
+            &[("Content-Type", "text/plain")],
+            b"x",
+        ),
+    );
+    let id = up.json()["file_id"].as_str().unwrap().to_owned();
+    check(
+        "/v1/users/{user_id}/files",
+        "post",
+        s.admin("POST", "/v1/users/nobody/files?filename=a", &[], b"x"),
+    );
+    check(
+        "/v1/files/{file_id}",
+        "get",
+        s.admin("GET", &format!("/v1/files/{id}"), &[], b""),
+    );
+    check(
+        "/v1/files/{file_id}",
+        "get",
+        s.admin("GET", "/v1/files/nothing", &[], b""),
+    );
+    check(
+        "/v1/files/{file_id}",
+        "patch",
+        s.admin_json(
+            "PATCH",
+            &format!("/v1/files/{id}"),
+            json!({"visibility": "public"}),
+        ),
+    );
+    check(
+        "/v1/files/{file_id}",
+        "patch",
+        s.admin_json("PATCH", &format!("/v1/files/{id}"), json!({})),
+    );
+    check(
+        "/v1/files/{file_id}/grants/{user_id}",
+        "put",
+        s.admin("PUT", &format!("/v1/files/{id}/grants/bob"), &[], b""),
+    );
+    check(
+        "/v1/files/{file_id}/grants/{user_id}",
+        "delete",
+        s.admin("DELETE", &format!("/v1/files/{id}/grants/bob"), &[], b""),
+    );
+    check(
+        "/v1/files/{file_id}/links",
+        "post",
+        s.admin_json(
+            "POST",
+            &format!("/v1/files/{id}/links"),
+            json!({"ttl_seconds": 60}),
+        ),
+    );
+    check(
+        "/v1/files/{file_id}/rotate-token",
+        "post",
+        s.admin("POST", &format!("/v1/files/{id}/rotate-token"), &[], b""),
+    );
+    check(
+        "/v1/users/{user_id}/rotate-token",
+        "post",
+        s.admin("POST", "/v1/users/alice/rotate-token", &[], b""),
+    );
+    let session = check(
+        "/v1/sessions",
+        "post",
+        s.admin_json("POST", "/v1/sessions", json!({"user_id": "alice"})),
+    );
+    check(
+        "/v1/sessions",
+        "post",
+        s.admin_json("POST", "/v1/sessions", json!({"user_id": "nobody"})),
+    );
+    let sid = session.json()["session_id"].as_str().unwrap().to_owned();
+    check(
+        "/v1/sessions/{session_id}",
+        "delete",
+        s.admin("DELETE", &format!("/v1/sessions/{sid}"), &[], b""),
+    );
+    check(
+        "/v1/sessions/{session_id}",
+        "delete",
+        s.admin("DELETE", &format!("/v1/sessions/{sid}"), &[], b""),
+    );
+    check(
+        "/v1/users/{user_id}/sessions",
+        "delete",
+        s.admin("DELETE", "/v1/users/alice/sessions", &[], b""),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    check(
+        "/v1/events",
+        "get",
+        s.admin("GET", "/v1/events?limit=5", &[], b""),
+    );
+    check(
+        "/v1/files/{file_id}",
+        "delete",
+        s.admin("DELETE", &format!("/v1/files/{id}"), &[], b""),
+    );
+    check(
+        "/v1/users/{user_id}",
+        "delete",
+        s.admin("DELETE", "/v1/users/bob", &[], b""),
+    );
+    check(
+        "/v1/users/{user_id}",
+        "delete",
+        s.admin("DELETE", "/v1/users/bob", &[], b""),
+    );
+    let unauthorized = http::send(
+        s.app.admin_port,
+        "GET",
+        b"/v1/events",
+        &[("Authorization", "Bearer nope")],
+        b"",
+    )
+    .unwrap();
+    check("/v1/events", "get", unauthorized);
+}
