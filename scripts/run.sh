@@ -19,12 +19,19 @@ if [ ! -s "$VAR/admin-token" ]; then
     chmod 600 "$VAR/admin-token"
 fi
 TOKEN=$(cat "$VAR/admin-token")
+# The share-link signing key, likewise.
+if [ ! -s "$VAR/link-key" ]; then
+    od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$VAR/link-key"
+    chmod 600 "$VAR/link-key"
+fi
 
 export MEDIAGATE__SERVER__AUTH_LISTEN=$AUTH_ADDR
 export MEDIAGATE__SERVER__ADMIN_LISTEN=$ADMIN_ADDR
 export MEDIAGATE__STORE__URL=embedded:$VAR/mediagate.db
 export MEDIAGATE__STORAGE__ROOT=$VAR/media
 export MEDIAGATE__ADMIN__TOKEN_FILE=$VAR/admin-token
+MEDIAGATE__LINKS__SECRET=$(cat "$VAR/link-key")
+export MEDIAGATE__LINKS__SECRET
 
 pids=()
 cleanup() {
@@ -59,9 +66,13 @@ admin() { curl -fsS -H "Authorization: Bearer $TOKEN" "$@"; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
 admin -X PUT "http://$ADMIN_ADDR/v1/users/demo" >/dev/null
-URL=$(printf 'Hello from a private file, served by nginx after mediagate said yes.\n' |
+UPLOAD=$(printf 'Hello from a private file, served by nginx after mediagate said yes.\n' |
     admin -X POST -H 'Content-Type: text/plain' --data-binary @- \
-        "http://$ADMIN_ADDR/v1/users/demo/files?filename=hello.txt" | field url)
+        "http://$ADMIN_ADDR/v1/users/demo/files?filename=hello.txt")
+URL=$(echo "$UPLOAD" | field url)
+FILE_ID=$(echo "$UPLOAD" | field file_id)
+LINK=$(admin -X POST -H 'Content-Type: application/json' -d '{"ttl_seconds": 3600}' \
+    "http://$ADMIN_ADDR/v1/files/$FILE_ID/links" | field url)
 SESSION=$(admin -X POST -H 'Content-Type: application/json' \
     -d '{"user_id": "demo", "ttl_seconds": 86400}' "http://$ADMIN_ADDR/v1/sessions" | field session_id)
 
@@ -75,6 +86,12 @@ A private file of user "demo", with demo's session (200, the file):
 
 The same URL without a session (401):
   curl -i 'http://127.0.0.1:$HTTP_PORT$URL'
+
+A share link to it, valid for an hour, no session needed (200):
+  curl -i 'http://127.0.0.1:$HTTP_PORT$LINK'
+
+Kill the URL (and the link) at once; both then get 403:
+  curl -H "Authorization: Bearer \$(cat var/admin-token)" -X POST http://$ADMIN_ADDR/v1/files/$FILE_ID/rotate-token
 
 The admin API (token in var/admin-token):
   curl -H "Authorization: Bearer \$(cat var/admin-token)" -X PUT http://$ADMIN_ADDR/v1/users/alice

@@ -72,6 +72,16 @@ on_both_stores!(rotating_a_user_token_kills_every_url_of_the_user, |s| {
     );
 });
 
+/// Stops the reader threads however the test ends, so that a failing assertion cannot leave
+/// them running (and holding the stack, whose processes would then outlive the test).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Rotations race reads and each other: once a rotation call has returned, its old URL is
 /// refused; no URL ever yields another file's bytes; at the end exactly one URL works.
 fn rotation_races_reads(kind: StoreKind) {
@@ -79,6 +89,7 @@ fn rotation_races_reads(kind: StoreKind) {
     let f = fixture(&s);
     let id = file_id(&f);
     let done = Arc::new(AtomicBool::new(false));
+    let _stop = StopOnDrop(done.clone());
     let latest = Arc::new(std::sync::Mutex::new(f.alice_url.clone()));
     let mut readers = Vec::new();
     for _ in 0..2 {
