@@ -199,17 +199,24 @@ impl From<UserId> for String {
     }
 }
 
+/// Checks the id alphabet of the contract (`[A-Za-z0-9._@-]{1,128}`), which every id in an
+/// admin URL must follow.
+pub fn validate_id(s: &str) -> Result<(), IdError> {
+    if s.is_empty() || s.len() > MAX_ID_LEN {
+        return Err(IdError::Length);
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
+    {
+        return Err(IdError::Alphabet);
+    }
+    Ok(())
+}
+
 impl UserId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        if s.is_empty() || s.len() > MAX_ID_LEN {
-            return Err(IdError::Length);
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
-        {
-            return Err(IdError::Alphabet);
-        }
+        validate_id(s)?;
         Ok(Self(s.to_owned()))
     }
 

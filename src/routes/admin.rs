@@ -152,7 +152,11 @@ fn user_id(raw: &str) -> Result<UserId, AdminError> {
     UserId::parse(raw).map_err(|e| AdminError::InvalidInput(format!("user_id: {e}")))
 }
 
+/// A file id from a URL: outside the id alphabet is invalid input; well-formed but not one
+/// of ours cannot name a file.
 fn file_id(raw: &str) -> Result<FileId, AdminError> {
+    crate::tokens::validate_id(raw)
+        .map_err(|e| AdminError::InvalidInput(format!("file_id: {e}")))?;
     FileId::parse(raw).map_err(|_| AdminError::NotFound("file"))
 }
 
