@@ -23,14 +23,19 @@ impl DispositionKind {
     }
 }
 
-/// Content types a browser may execute or render as a document on our origin.
-pub fn is_active_content(content_type: &str) -> bool {
-    let essence = content_type
+/// The `type/subtype` of a content type, lower-cased, without parameters.
+pub fn essence(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// Content types a browser may execute or render as a document on our origin.
+pub fn is_active_content(content_type: &str) -> bool {
+    let essence = essence(content_type);
     matches!(
         essence.as_str(),
         "text/html"

@@ -373,12 +373,7 @@ fn content_type(req: &HttpRequest, filename: &str) -> Result<String, AdminError>
 
 /// `image/png` matches `image/png` and `image/*`; parameters are ignored.
 fn type_allowed(allowed: &[String], content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = disposition::essence(content_type);
     let major = essence.split('/').next().unwrap_or("");
     allowed.is_empty()
         || allowed.iter().any(|a| {
