@@ -11,7 +11,7 @@ run: deps ## Build, then start nginx (http://127.0.0.1:8080) in front of mediaga
 	@scripts/run.sh
 
 .PHONY: test
-test: deps ## Run every test: unit, property, store contract (embedded + Redis), end-to-end through nginx
+test: deps clients ## Run every test: unit, property, store contract (embedded + Redis), end-to-end through nginx, real Express/Django/PyJWT clients
 	$(CARGO) test --all-targets -- --test-threads=4
 
 ##@ Development
@@ -19,6 +19,10 @@ test: deps ## Run every test: unit, property, store contract (embedded + Redis),
 .PHONY: deps
 deps: ## Install nginx and redis-server if missing (apt, as root), or say what to run
 	@scripts/deps.sh
+
+.PHONY: clients
+clients: ## Install the pinned Express, Django and PyJWT test clients (npm ci, a Python venv)
+	@scripts/clients.sh
 
 .PHONY: build
 build: ## Build the release binary

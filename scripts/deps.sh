@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure nginx (with the auth_request module) and redis-server are installed. As root with
+# Makes sure nginx (with the auth_request module), redis-server and Node.js are installed. As root with
 # apt it installs what is missing; otherwise it prints the exact command and fails.
 set -euo pipefail
 
@@ -7,6 +7,8 @@ missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 have nginx || missing+=(nginx)
 have redis-server || missing+=(redis-server)
+# The session-source tests run a real Express app.
+have node || missing+=(nodejs npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -89,6 +89,9 @@ pub struct SessionSettings {
     pub cookie: String,
     /// Longest lifetime `POST /v1/sessions` accepts.
     pub max_ttl_secs: u64,
+    /// Where sessions come from, tried in order (`[[session.sources]]`); none = native.
+    #[serde(default)]
+    pub sources: Vec<crate::sessions::SourceSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -10,6 +10,7 @@
 //! * `paths`: strict parsing of the public URL and of storage paths.
 //! * `tokens`: URL tokens, session ids and ids, generated from the OS CSPRNG.
 //! * `policy`: the pure decision.
+//! * `sessions`: who is asking (native sessions, the app's own Redis sessions, JWTs).
 //! * `store`: the `Store` trait, its Redis and embedded implementations, and migrations.
 //! * `storage`: file bytes on disk, written atomically.
 //! * `filenames`, `disposition`: what a file may be called and how it is presented.
@@ -31,6 +32,7 @@ pub mod openapi;
 pub mod paths;
 pub mod policy;
 pub mod routes;
+pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod storage;

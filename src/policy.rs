@@ -6,7 +6,8 @@
 
 use crate::links::LinkCheck;
 use crate::paths::MediaPath;
-use crate::store::{FileRecord, Lookup, SessionRecord, Visibility};
+use crate::sessions::Caller;
+use crate::store::{FileRecord, Lookup, Visibility};
 
 /// Why a request was denied. Logged and counted; never sent to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,21 +41,15 @@ pub struct Policy {
     pub read_all_roles: Vec<String>,
 }
 
-/// Unix time in seconds.
-pub type UnixTime = i64;
-
-fn live_session(s: Option<&SessionRecord>, now: UnixTime) -> Option<&SessionRecord> {
-    s.filter(|s| s.expires_at > now)
-}
-
-/// Decides one request. `lookup` is what the store returned for the path's tokens and the
-/// caller's session key; `link` is the verdict on the share-link parameters of the path.
+/// Decides one request. `lookup` is what the store returned for the path's tokens; `caller`
+/// is the valid session from any source (already checked for expiry and signature); `link` is
+/// the verdict on the share-link parameters of the path.
 pub fn decide<'a>(
     policy: &Policy,
     path: &MediaPath,
     lookup: &'a Lookup,
+    caller: Option<&Caller>,
     link: LinkCheck,
-    now: UnixTime,
 ) -> Decision<'a> {
     // The file token maps to a file, the user token to its owner, and the filename is the
     // registered one. The token comparison is constant-time (see `tokens`).
@@ -73,7 +68,7 @@ pub fn decide<'a>(
     if file.visibility == Visibility::Public {
         return Decision::Allow(file);
     }
-    let Some(session) = live_session(lookup.session.as_ref(), now) else {
+    let Some(session) = caller else {
         return Decision::NoCredential;
     };
     let allowed = session.user_id == file.owner
@@ -95,6 +90,8 @@ mod tests {
     use super::*;
     use crate::disposition::DispositionKind;
     use crate::paths::StoragePath;
+    use crate::sessions::native_caller;
+    use crate::store::SessionRecord;
     use crate::tokens::{FileId, FileToken, UserId, UserToken};
     use proptest::prelude::*;
 
@@ -145,11 +142,25 @@ mod tests {
         Case { path, lookup }
     }
 
+    /// The caller at time 100, as the native source would resolve it.
+    fn caller(c: &Case) -> Option<Caller> {
+        c.lookup
+            .session
+            .as_ref()
+            .and_then(|s| native_caller(s, 100))
+    }
+
     fn run<'a>(c: &'a Case, roles: &[&str]) -> Decision<'a> {
         let policy = Policy {
             read_all_roles: roles.iter().map(|r| r.to_string()).collect(),
         };
-        decide(&policy, &c.path, &c.lookup, LinkCheck::Absent, 100)
+        decide(
+            &policy,
+            &c.path,
+            &c.lookup,
+            caller(c).as_ref(),
+            LinkCheck::Absent,
+        )
     }
 
     #[test]
@@ -226,11 +237,23 @@ mod tests {
         let c = case("alice", Visibility::Private, None);
         let p = Policy::default();
         assert!(matches!(
-            decide(&p, &c.path, &c.lookup, LinkCheck::Valid, 100),
+            decide(
+                &p,
+                &c.path,
+                &c.lookup,
+                caller(&c).as_ref(),
+                LinkCheck::Valid
+            ),
             Decision::Allow(_)
         ));
         assert_eq!(
-            decide(&p, &c.path, &c.lookup, LinkCheck::Invalid, 100),
+            decide(
+                &p,
+                &c.path,
+                &c.lookup,
+                caller(&c).as_ref(),
+                LinkCheck::Invalid
+            ),
             Decision::Forbidden(DenyReason::BadLink)
         );
         // A bad link is refused even to the owner: one spelling, one meaning.
@@ -240,13 +263,25 @@ mod tests {
             Some(session("alice", &[], 200)),
         );
         assert_eq!(
-            decide(&p, &c.path, &c.lookup, LinkCheck::Invalid, 100),
+            decide(
+                &p,
+                &c.path,
+                &c.lookup,
+                caller(&c).as_ref(),
+                LinkCheck::Invalid
+            ),
             Decision::Forbidden(DenyReason::BadLink)
         );
         // A link never opens a file under someone else's user token.
         let c = case("bob", Visibility::Private, None);
         assert_eq!(
-            decide(&p, &c.path, &c.lookup, LinkCheck::Valid, 100),
+            decide(
+                &p,
+                &c.path,
+                &c.lookup,
+                caller(&c).as_ref(),
+                LinkCheck::Valid
+            ),
             Decision::Forbidden(DenyReason::UnknownFile)
         );
     }
@@ -291,7 +326,7 @@ mod tests {
                 f.grants = granted.iter().map(|g| UserId::parse(g).unwrap()).collect();
             }
             let policy = Policy { read_all_roles: read_all.clone() };
-            if let Decision::Allow(_) = decide(&policy, &c.path, &c.lookup, l, 100) {
+            if let Decision::Allow(_) = decide(&policy, &c.path, &c.lookup, caller(&c).as_ref(), l) {
                 prop_assert!(file_present && same_name && token_owner == "alice");
                 prop_assert!(l != LinkCheck::Invalid);
                 let live = s.as_ref().filter(|s| s.expires_at > 100);

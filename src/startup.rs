@@ -15,6 +15,7 @@ use anyhow::Context;
 use crate::audit::{Audit, AuditWriter};
 use crate::links::LinkKeys;
 use crate::metrics::Metrics;
+use crate::sessions::Sources;
 
 use crate::config::Settings;
 use crate::policy::Policy;
@@ -49,6 +50,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
+        // Everything the configuration alone decides comes first, so that a bad value stops
+        // start-up before anything is created on disk or in the store.
+        let timeout = Duration::from_millis(settings.store.timeout_ms);
+        let sources = Sources::build(
+            &settings.session.sources,
+            &settings.session.cookie,
+            &settings.store.url,
+            timeout,
+        )?;
         let storage = Storage::new(&settings.storage.root);
         storage.prepare().with_context(|| {
             format!(
@@ -56,7 +66,6 @@ impl Application {
                 settings.storage.root.display()
             )
         })?;
-        let timeout = Duration::from_millis(settings.store.timeout_ms);
         let store = store::open(&settings.store.url, &settings.store.prefix, timeout)
             .await
             .with_context(|| {
@@ -101,7 +110,7 @@ impl Application {
         }
         let auth_config = web::Data::new(auth::AuthConfig {
             media_prefix: settings.media.prefix.clone(),
-            session_cookie: settings.session.cookie.clone(),
+            sources,
             policy: Policy {
                 read_all_roles: settings.policy.read_all_roles.clone(),
             },

@@ -17,23 +17,20 @@ use crate::disposition;
 use crate::links::LinkKeys;
 use crate::paths::MediaPath;
 use crate::policy::{self, Decision, DenyReason, Policy};
+use crate::sessions::{Caller, Sources};
 use crate::state::{Shared, event};
 use crate::store::{EventDecision, EventKind, FileRecord, Lookup};
-use crate::tokens::{SessionId, SessionKey};
 
 /// What the decision handler needs, built once at start-up.
 pub struct AuthConfig {
     pub media_prefix: String,
-    pub session_cookie: String,
+    /// Where the caller's session comes from.
+    pub sources: Sources,
     pub policy: Policy,
     /// Bound on the store lookup; past it the answer is 503.
     pub timeout: Duration,
     pub links: LinkKeys,
 }
-
-/// Longest `Cookie` header considered; beyond it the request has no session. Browsers cap a
-/// cookie at 4 KiB, and nginx's default header buffer is 8 KiB.
-const MAX_COOKIE_HEADER: usize = 8192;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(check));
@@ -67,31 +64,6 @@ fn unavailable() -> HttpResponse {
     HttpResponse::new(StatusCode::SERVICE_UNAVAILABLE)
 }
 
-/// The caller's native session key, if exactly one well-formed session cookie is present.
-/// Several different values (cookie tossing from a sibling domain) count as none.
-fn session_key(req: &HttpRequest, name: &str) -> Option<SessionKey> {
-    let mut found: Option<SessionId> = None;
-    let mut total = 0usize;
-    for header in req.headers().get_all("cookie") {
-        let raw = header.to_str().ok()?;
-        total += raw.len();
-        if total > MAX_COOKIE_HEADER {
-            return None;
-        }
-        for cookie in cookie::Cookie::split_parse(raw).flatten() {
-            if cookie.name() != name {
-                continue;
-            }
-            let id = SessionId::parse(cookie.value()).ok()?;
-            match &found {
-                Some(prev) if prev.expose() != id.expose() => return None,
-                _ => found = Some(id),
-            }
-        }
-    }
-    found.map(|id| id.key())
-}
-
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -121,10 +93,11 @@ fn audit(
     shared: &Shared,
     req: &HttpRequest,
     lookup: Option<&Lookup>,
+    caller: Option<&Caller>,
     decision: &Decision<'_>,
     get: bool,
 ) {
-    let session_user = lookup.and_then(|l| l.session.as_ref()).map(|s| &s.user_id);
+    let session_user = caller.map(|c| &c.user_id);
     let (file, allowed) = match decision {
         Decision::Allow(f) => (Some(&f.file_id), true),
         _ => (
@@ -166,7 +139,7 @@ async fn decide(
     let method = header(req, "x-original-method");
     if !matches!(method, Some("GET" | "HEAD")) {
         let d = Decision::Forbidden(DenyReason::Method);
-        audit(shared, req, None, &d, false);
+        audit(shared, req, None, None, &d, false);
         return (respond(&d), FORBIDDEN);
     }
     let path = match MediaPath::parse(uri, &config.media_prefix) {
@@ -174,19 +147,19 @@ async fn decide(
         Err(e) => {
             tracing::debug!(reason = %e, "Refused malformed media path.");
             let d = Decision::Forbidden(DenyReason::BadPath);
-            audit(shared, req, None, &d, false);
+            audit(shared, req, None, None, &d, false);
             return (respond(&d), FORBIDDEN);
         }
     };
     if !shared.schema.is_current() {
         return (unavailable(), "unavailable");
     }
-    let session = session_key(req, &config.session_cookie);
+    let native = config.sources.native_key(req);
     let lookup = tokio::time::timeout(
         config.timeout,
         shared
             .store
-            .lookup(&path.user_token, &path.file_token, session.as_ref()),
+            .lookup(&path.user_token, &path.file_token, native.as_ref()),
     )
     .await;
     let lookup = match lookup {
@@ -206,15 +179,46 @@ async fn decide(
         }
     };
     let now = crate::clock::now();
+    // Other sources cost a round trip (redis-json) or a signature check (jwt): only when the
+    // tokens name a file at all.
+    let caller = if lookup.file.is_some() {
+        match tokio::time::timeout(
+            config.timeout,
+            config.sources.resolve(req, lookup.session.as_ref(), now),
+        )
+        .await
+        {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                shared.metrics.store_errors.inc();
+                tracing::warn!(error = %e, "Session source failed; answering 503.");
+                return (unavailable(), "unavailable");
+            }
+            Err(_) => {
+                shared.metrics.store_errors.inc();
+                tracing::warn!("Session source timed out; answering 503.");
+                return (unavailable(), "unavailable");
+            }
+        }
+    } else {
+        None
+    };
     let link = config.links.check(&path, now);
-    let decision = policy::decide(&config.policy, &path, &lookup, link, now);
+    let decision = policy::decide(&config.policy, &path, &lookup, caller.as_ref(), link);
     tracing::debug!(
         file = %path.file_token.fingerprint(),
         decision = match &decision { Decision::Allow(_) => "allow", Decision::NoCredential => "unauthorized", Decision::Forbidden(_) => "forbidden" },
         reason = ?match &decision { Decision::Forbidden(r) => Some(*r), _ => None },
         "Decided."
     );
-    audit(shared, req, Some(&lookup), &decision, method == Some("GET"));
+    audit(
+        shared,
+        req,
+        Some(&lookup),
+        caller.as_ref(),
+        &decision,
+        method == Some("GET"),
+    );
     let outcome = match &decision {
         Decision::Allow(_) => "allow",
         Decision::NoCredential => "unauthorized",

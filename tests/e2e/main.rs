@@ -31,4 +31,5 @@ mod gate;
 mod hostile;
 mod lifecycle;
 mod sharing;
+mod sources;
 mod tokens;

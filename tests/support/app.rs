@@ -187,7 +187,18 @@ impl Stack {
     /// `edit` may change the rendered nginx config (e.g. add a location to the server).
     pub fn start_with(
         kind: StoreKind,
+        env: Vec<(String, String)>,
+        edit: impl Fn(String) -> String,
+    ) -> Self {
+        Self::start_configured(kind, env, "", edit)
+    }
+
+    /// As `start_with`, with `config` as the app's `mediagate.toml` (for settings only a file
+    /// can hold, such as `[[session.sources]]`). `{STORE_URL}` in it is replaced.
+    pub fn start_configured(
+        kind: StoreKind,
         mut env: Vec<(String, String)>,
+        config: &str,
         edit: impl Fn(String) -> String,
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -214,6 +225,19 @@ impl Stack {
             "MEDIAGATE__STORAGE__ROOT".into(),
             storage_root.to_string_lossy().into_owned(),
         ));
+        if !config.is_empty() {
+            let store_url = env
+                .iter()
+                .find(|(k, _)| k == "MEDIAGATE__STORE__URL")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            std::fs::create_dir_all(dir.path().join("app")).expect("app dir");
+            std::fs::write(
+                dir.path().join("app/mediagate.toml"),
+                config.replace("{STORE_URL}", &store_url),
+            )
+            .expect("write mediagate.toml");
+        }
         let app = MediaGate::start(&dir.path().join("app"), env.clone());
         app.wait_ready();
         let auth_port = app.auth_port;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod clients;
 pub mod http;
 pub mod nginx;
 pub mod redis;

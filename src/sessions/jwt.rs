@@ -1,0 +1,171 @@
+//! The `jwt` source: a signed token in a cookie or in `Authorization: Bearer`.
+//!
+//! Verification is jsonwebtoken's. The configured algorithms must share one key type, so an
+//! HS token can never be checked with an RSA public key as its secret (algorithm confusion),
+//! and `none` is not an algorithm here at all. `exp` is required, `nbf` checked, both with a
+//! small leeway; `iss` and `aud` when configured.
+
+use actix_web::HttpRequest;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::ExposeSecret;
+
+use super::{
+    Caller, MAX_CREDENTIAL, SourceSettings, roles_from_json, single_cookie, user_from_json,
+};
+
+pub struct JwtSource {
+    cookie: Option<String>,
+    key: DecodingKey,
+    validation: Validation,
+    user_claim: String,
+    roles_claim: Option<String>,
+}
+
+/// The key family of an algorithm name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Hmac,
+    Rsa,
+    Ec,
+    Ed,
+}
+
+fn parse_algorithm(name: &str) -> Result<(Algorithm, Family), String> {
+    Ok(match name {
+        "HS256" => (Algorithm::HS256, Family::Hmac),
+        "HS384" => (Algorithm::HS384, Family::Hmac),
+        "HS512" => (Algorithm::HS512, Family::Hmac),
+        "RS256" => (Algorithm::RS256, Family::Rsa),
+        "RS384" => (Algorithm::RS384, Family::Rsa),
+        "RS512" => (Algorithm::RS512, Family::Rsa),
+        "PS256" => (Algorithm::PS256, Family::Rsa),
+        "PS384" => (Algorithm::PS384, Family::Rsa),
+        "PS512" => (Algorithm::PS512, Family::Rsa),
+        "ES256" => (Algorithm::ES256, Family::Ec),
+        "ES384" => (Algorithm::ES384, Family::Ec),
+        "EdDSA" => (Algorithm::EdDSA, Family::Ed),
+        other => {
+            return Err(format!(
+                "unknown algorithm {other:?} (none is never accepted)"
+            ));
+        }
+    })
+}
+
+impl JwtSource {
+    pub fn new(s: &SourceSettings) -> Result<Self, String> {
+        let SourceSettings::Jwt {
+            cookie,
+            algorithms,
+            secret,
+            public_key_file,
+            user_claim,
+            roles_claim,
+            issuer,
+            audience,
+            leeway_secs,
+        } = s
+        else {
+            return Err("not a jwt source".into());
+        };
+        if algorithms.is_empty() {
+            return Err("`algorithms` must list at least one algorithm".into());
+        }
+        let parsed: Vec<(Algorithm, Family)> = algorithms
+            .iter()
+            .map(|a| parse_algorithm(a))
+            .collect::<Result<_, _>>()?;
+        let family = parsed[0].1;
+        if parsed.iter().any(|(_, f)| *f != family) {
+            return Err(
+                "all `algorithms` must use one kind of key (HS*, RS*/PS*, ES* or EdDSA)".into(),
+            );
+        }
+        let key = match (family, secret, public_key_file) {
+            (Family::Hmac, Some(secret), None) => {
+                if secret.expose_secret().len() < 32 {
+                    return Err("`secret` must be at least 32 characters".into());
+                }
+                DecodingKey::from_secret(secret.expose_secret().as_bytes())
+            }
+            (Family::Hmac, _, _) => {
+                return Err("HS* algorithms need `secret` and no `public_key_file`".into());
+            }
+            (_, None, Some(path)) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("public_key_file {}: {e}", path.display()))?;
+                let key = match family {
+                    Family::Rsa => DecodingKey::from_rsa_pem(&pem),
+                    Family::Ec => DecodingKey::from_ec_pem(&pem),
+                    _ => DecodingKey::from_ed_pem(&pem),
+                };
+                key.map_err(|e| format!("public_key_file {}: {e}", path.display()))?
+            }
+            _ => {
+                return Err(
+                    "RS*/PS*/ES*/EdDSA need `public_key_file` (PEM) and no `secret`".into(),
+                );
+            }
+        };
+        let mut validation = Validation::new(parsed[0].0);
+        validation.algorithms = parsed.iter().map(|(a, _)| *a).collect();
+        validation.leeway = *leeway_secs;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp"]);
+        match issuer {
+            Some(i) => validation.set_issuer(&[i]),
+            None => validation.iss = None,
+        }
+        match audience {
+            Some(a) => validation.set_audience(&[a]),
+            None => validation.validate_aud = false,
+        }
+        Ok(Self {
+            cookie: cookie.clone(),
+            key,
+            validation,
+            user_claim: user_claim.clone(),
+            roles_claim: roles_claim.clone(),
+        })
+    }
+
+    fn token(&self, req: &HttpRequest) -> Option<String> {
+        if let Some(t) = self.cookie.as_deref().and_then(|c| single_cookie(req, c)) {
+            return Some(t);
+        }
+        req.headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|t| t.len() <= MAX_CREDENTIAL)
+            .map(str::to_owned)
+    }
+
+    /// The caller, if a token is present and valid at `now` (jsonwebtoken reads the clock
+    /// itself; `now` is unused beyond documenting the moment).
+    pub fn resolve(&self, req: &HttpRequest, _now: i64) -> Option<Caller> {
+        let token = self.token(req)?;
+        let claims =
+            match jsonwebtoken::decode::<serde_json::Value>(&token, &self.key, &self.validation) {
+                Ok(data) => data.claims,
+                Err(e) => {
+                    tracing::debug!(reason = %e.kind_name(), "JWT refused; no session.");
+                    return None;
+                }
+            };
+        let user_id = claims.get(&self.user_claim).and_then(user_from_json)?;
+        let roles = roles_from_json(self.roles_claim.as_deref().and_then(|c| claims.get(c)));
+        Some(Caller { user_id, roles })
+    }
+}
+
+/// A short name of a jsonwebtoken error, without any part of the token.
+trait KindName {
+    fn kind_name(&self) -> String;
+}
+
+impl KindName for jsonwebtoken::errors::Error {
+    fn kind_name(&self) -> String {
+        format!("{:?}", self.kind()).chars().take(40).collect()
+    }
+}

@@ -1,0 +1,139 @@
+//! The real framework clients of the session-source tests: an Express app (express-session +
+//! connect-redis), a Django project (cache sessions on django-redis, JSON serializer) and
+//! PyJWT. `scripts/clients.sh` (run by `make test`) installs their pinned dependencies.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::http;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let p = repo().join("target/clients-venv/bin/python");
+    assert!(
+        p.exists(),
+        "the Python test clients are not installed: run scripts/clients.sh (make test does)"
+    );
+    p
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run client");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// The Express app, logged-in users' sessions in the given Redis.
+pub struct Express {
+    pub port: u16,
+    child: Child,
+}
+
+impl Express {
+    /// `secrets`: comma-separated; the first signs.
+    pub fn start(dir: &Path, redis_url: &str, secrets: &str) -> Self {
+        let app = repo().join("tests/clients/express");
+        assert!(
+            app.join("node_modules").exists(),
+            "the Express test client is not installed: run scripts/clients.sh (make test does)"
+        );
+        let port = super::free_port();
+        let log = dir.join("express.log");
+        let mut child = Some(
+            Command::new("node")
+                .arg("server.js")
+                .current_dir(&app)
+                .env("PORT", port.to_string())
+                .env("REDIS_URL", redis_url)
+                .env("SESSION_SECRET", secrets)
+                .stdout(Stdio::from(std::fs::File::create(&log).expect("log")))
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn node"),
+        );
+        let up = super::wait_started(&mut child, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(up, "express did not start:\n{}", log_text());
+        Self {
+            port,
+            child: child.expect("running"),
+        }
+    }
+
+    /// Logs `user` in; returns the `name=value` cookie the app set.
+    pub fn login(&self, user: &str, roles: &str) -> String {
+        let r = http::send(
+            self.port,
+            "POST",
+            format!("/login?user={user}&roles={roles}").as_bytes(),
+            &[],
+            b"",
+        )
+        .expect("login");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let set = r.header("Set-Cookie").expect("Set-Cookie");
+        set.split(';').next().expect("cookie").to_owned()
+    }
+
+    /// Logs the session of `cookie` out (express-session destroys it in Redis).
+    pub fn logout(&self, cookie: &str) {
+        let r =
+            http::send(self.port, "POST", b"/logout", &[("Cookie", cookie)], b"").expect("logout");
+        assert_eq!(r.status, 200);
+    }
+}
+
+impl Drop for Express {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Logs `user` into the Django project (through django.contrib.auth); returns Django's user
+/// id and the `sessionid` cookie value. With `logout`, the session is logged out afterwards.
+pub fn django_login(dir: &Path, redis_url: &str, user: &str, logout: bool) -> (String, String) {
+    let mut cmd = Command::new(python());
+    cmd.arg(repo().join("tests/clients/django/login.py"))
+        .arg(user)
+        .env("DJANGO_DB", dir.join("django.sqlite3"))
+        .env("REDIS_URL", redis_url);
+    if logout {
+        cmd.arg("logout");
+    }
+    let v: serde_json::Value = serde_json::from_str(&run(&mut cmd)).expect("login.py JSON");
+    (
+        v["user_id"].as_str().expect("user_id").to_owned(),
+        v["sessionid"].as_str().expect("sessionid").to_owned(),
+    )
+}
+
+/// A token minted by PyJWT (`mint.py token …`).
+pub fn jwt(args: &[&str]) -> String {
+    run(Command::new(python())
+        .arg(repo().join("tests/clients/jwt/mint.py"))
+        .arg("token")
+        .args(args))
+}
+
+/// An RSA key pair in `dir`: (private.pem, public.pem).
+pub fn rsa_keys(dir: &Path) -> (PathBuf, PathBuf) {
+    run(Command::new(python())
+        .arg(repo().join("tests/clients/jwt/mint.py"))
+        .arg("keys")
+        .arg(dir));
+    (dir.join("private.pem"), dir.join("public.pem"))
+}
