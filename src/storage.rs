@@ -21,6 +21,10 @@ const INCOMING: &str = ".incoming";
 pub enum UploadError {
     #[error("upload exceeds {0} bytes")]
     TooLarge(u64),
+    /// The root is gone (an unmounted volume, say). It is never re-created at upload time:
+    /// that would write onto whatever lies beneath the mount point.
+    #[error("the storage root {0} does not exist")]
+    RootMissing(String),
     #[error("reading the request body failed: {0}")]
     Body(String),
     #[error("writing to the storage root failed")]
@@ -66,8 +70,14 @@ impl Storage {
         B: AsRef<[u8]>,
         E: std::fmt::Display,
     {
+        if !tokio::fs::metadata(&self.root)
+            .await
+            .is_ok_and(|m| m.is_dir())
+        {
+            return Err(UploadError::RootMissing(self.root.display().to_string()));
+        }
         let incoming = self.root.join(INCOMING);
-        tokio::fs::create_dir_all(&incoming).await?;
+        create_dir(&incoming).await?;
         let tmp = incoming.join(uuid::Uuid::new_v4().simple().to_string());
         let result = async {
             let mut file = tokio::fs::OpenOptions::new()
@@ -114,6 +124,14 @@ impl Storage {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             other => other,
         }
+    }
+}
+
+/// Creates one directory level inside the root (never the root itself, never a chain).
+async fn create_dir(dir: &Path) -> std::io::Result<()> {
+    match tokio::fs::create_dir(dir).await {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
     }
 }
 
@@ -169,6 +187,19 @@ mod tests {
                 .join(StoragePath::for_file(&id).as_str())
                 .exists()
         );
+    }
+
+    #[tokio::test]
+    async fn a_missing_root_is_not_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("gone");
+        let storage = Storage::new(&root);
+        let err = storage
+            .write(&FileId::generate(), chunks(&[b"x"]), 100)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, UploadError::RootMissing(_)));
+        assert!(!root.exists());
     }
 
     #[tokio::test]

@@ -436,6 +436,10 @@ async fn upload(
             UploadError::TooLarge(n) => AdminError::TooLarge(n),
             UploadError::Body(m) => AdminError::InvalidInput(format!("request body: {m}")),
             UploadError::Io(io) => AdminError::Storage(io),
+            UploadError::RootMissing(root) => AdminError::Storage(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("storage root {root} is missing"),
+            )),
         })?;
     let record = FileRecord {
         file_id: file_id.clone(),

@@ -27,6 +27,7 @@ macro_rules! on_both_stores {
 mod admin;
 mod audit;
 mod cli;
+mod faults;
 mod gate;
 mod hostile;
 mod lifecycle;

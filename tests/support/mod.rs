@@ -7,6 +7,7 @@ pub mod app;
 pub mod clients;
 pub mod http;
 pub mod nginx;
+pub mod proxy;
 pub mod redis;
 
 use std::net::TcpListener;

@@ -23,6 +23,26 @@ impl RedisServer {
         server
     }
 
+    /// Starts a server on a given port (to bring one back where it was).
+    pub fn start_on(dir: &Path, port: u16) -> Self {
+        std::fs::create_dir_all(dir).expect("redis dir");
+        let mut server = Self {
+            port,
+            dir: dir.to_path_buf(),
+            child: None,
+        };
+        for _ in 0..50 {
+            if server.spawn() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "redis-server did not start on port {port}; log:\n{}",
+            server.log()
+        );
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
