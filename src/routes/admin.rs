@@ -9,7 +9,6 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::disposition::{self, DispositionKind};
@@ -97,7 +96,7 @@ fn token_matches(tokens: &[SecretString], presented: &str) -> bool {
     tokens
         .iter()
         .fold(subtle::Choice::from(0), |acc, t| {
-            acc | t.expose_secret().as_bytes().ct_eq(presented.as_bytes())
+            acc | crate::tokens::ct_eq(t.expose_secret().as_bytes(), presented.as_bytes())
         })
         .into()
 }
@@ -998,6 +997,18 @@ mod tests {
         assert!(!token_matches(&tokens, "first-token-012345678"));
         assert!(!token_matches(&tokens, ""));
         assert!(!token_matches(&[], "first-token-0123456789"));
+    }
+
+    #[test]
+    fn the_admin_token_check_is_constant_time_against_every_token() {
+        let tokens = vec![
+            SecretString::from("first-token-0123456789".to_owned()),
+            SecretString::from("second-token-0123456789".to_owned()),
+        ];
+        let before = crate::tokens::CT_CALLS.with(|c| c.get());
+        // A match on the first token still compares the second: no early exit.
+        assert!(token_matches(&tokens, "first-token-0123456789"));
+        assert_eq!(crate::tokens::CT_CALLS.with(|c| c.get()) - before, 2);
     }
 
     #[test]

@@ -189,3 +189,107 @@ on_both_stores!(a_symlink_under_the_storage_root_is_not_followed, |s| {
     assert_eq!(r.status, 403, "{}", s.logs());
     assert!(!contains(&r.body, OUTSIDE));
 });
+
+/// Request headers, the expected status, and what the case is about.
+type HeaderCase<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+
+on_both_stores!(hostile_headers_and_cookies_change_nothing, |s| {
+    let f = fixture(&s);
+    let alice_cookie = format!("mediagate_session={}", f.alice);
+    let bob_cookie = format!("mediagate_session={}", f.bob);
+    let both = format!("{alice_cookie}; {bob_cookie}");
+    let twice = format!("{alice_cookie}; {alice_cookie}");
+    let junk_then_alice = format!("x=1; mediagate_session=; {alice_cookie}");
+    let big_cookie = format!("pad={}; {alice_cookie}", "p".repeat(9000));
+    let big_header = "h".repeat(9000);
+    let cases: Vec<HeaderCase> = vec![
+        // Several session values: cookie tossing. None counts.
+        (vec![("Cookie", &both)], 401, "alice and bob cookies"),
+        (
+            vec![("Cookie", &junk_then_alice)],
+            401,
+            "an empty and a real value",
+        ),
+        (vec![("Cookie", &twice)], 200, "the same value twice"),
+        // Oversized cookies and headers: nginx refuses the request.
+        (vec![("Cookie", &big_cookie)], 400, "a 9 KB cookie"),
+        (
+            vec![("X-Big", &big_header), ("Cookie", &alice_cookie)],
+            400,
+            "a 9 KB header",
+        ),
+        // Headers a client might hope mediagate or nginx trusts.
+        (vec![("X-Original-URI", &f.bob_url)], 401, "X-Original-URI"),
+        (
+            vec![
+                ("X-Original-Method", "GET"),
+                ("X-Original-Remote-Addr", "10.0.0.1"),
+            ],
+            401,
+            "X-Original-*",
+        ),
+        (
+            vec![
+                ("X-Forwarded-For", "127.0.0.1"),
+                ("X-Forwarded-User", "alice"),
+                ("X-Real-IP", "127.0.0.1"),
+            ],
+            401,
+            "X-Forwarded-*",
+        ),
+        (
+            vec![
+                ("X-Media-Path", "../../etc/passwd"),
+                ("X-Media-Disposition", "inline"),
+            ],
+            401,
+            "X-Media-*",
+        ),
+        (
+            vec![
+                ("Authorization", "Bearer x"),
+                ("X-Auth-Request-User", "alice"),
+            ],
+            401,
+            "auth headers",
+        ),
+        (
+            vec![("Cookie", &bob_cookie), ("X-Original-URI", &f.bob_url)],
+            403,
+            "bob pointing at his own file",
+        ),
+    ];
+    for (headers, expected, what) in &cases {
+        let r = s.media("GET", f.alice_url.as_bytes(), None, headers);
+        assert_eq!(r.status, *expected, "{what}\n{}", s.logs());
+        if *expected != 200 {
+            assert!(!contains(&r.body, ALICE_BYTES), "{what}");
+        }
+    }
+});
+
+on_both_stores!(filenames_never_inject_headers, |s| {
+    s.user("alice");
+    let alice = s.session("alice", 600, &[]);
+    for (query, fallback) in [
+        ("a%22b.txt", "a_b.txt"),
+        ("a%0D%0AX-Injected%3A%201.txt", "aX-Injected: 1.txt"),
+        ("%22%3B%20filename%3Devil.exe", "_; filename=evil.exe"),
+        ("%E2%80%AEtxt.exe", "_txt.exe"),
+        // A backslash is a path separator: only what follows the last one is kept.
+        ("%5C%22quoted%5C%22.txt", "_.txt"),
+    ] {
+        let up = s.upload("alice", query, "text/plain", b"x");
+        let r = s.get(up["url"].as_str().unwrap(), Some(&alice));
+        assert_eq!(r.status, 200, "{query}");
+        assert!(r.header("X-Injected").is_none(), "{query}");
+        assert_eq!(r.headers_named("Content-Disposition").len(), 1, "{query}");
+        let cd = r.header("Content-Disposition").unwrap();
+        assert!(
+            cd.starts_with(&format!(
+                "inline; filename=\"{fallback}\"; filename*=UTF-8''"
+            )),
+            "{query}: {cd}"
+        );
+    }
+});
