@@ -9,7 +9,9 @@ use mediagate::filenames;
 use mediagate::paths::{MediaPath, StoragePath};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(raw) = std::str::from_utf8(data) else { return };
+    let Ok(raw) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(m) = MediaPath::parse(raw, "/media/") {
         assert!(filenames::validate(&m.filename).is_ok());
         assert!(!m.filename.contains('/') && !m.filename.contains('\0'));
@@ -27,6 +29,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(sp) = StoragePath::parse(raw) {
         assert!(!sp.as_str().starts_with('/'));
-        assert!(!sp.as_str().split('/').any(|c| c == ".." || c == "." || c.is_empty()));
+        assert!(
+            !sp.as_str()
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty())
+        );
     }
 });

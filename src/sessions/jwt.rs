@@ -141,12 +141,19 @@ impl JwtSource {
             .map(str::to_owned)
     }
 
-    /// The caller, if a token is present and valid at `now` (jsonwebtoken reads the clock
-    /// itself; `now` is unused beyond documenting the moment).
-    pub fn resolve(&self, req: &HttpRequest, _now: i64) -> Option<Caller> {
-        let token = self.token(req)?;
+    /// The caller, if a token is present and valid.
+    pub fn resolve(&self, req: &HttpRequest) -> Option<Caller> {
+        self.verify(&self.token(req)?)
+    }
+
+    /// The caller a token names, if it verifies (signature, `exp`, `nbf`, `iss`, `aud`) and
+    /// holds a usable user claim. jsonwebtoken reads the clock itself.
+    pub fn verify(&self, token: &str) -> Option<Caller> {
+        if token.len() > MAX_CREDENTIAL {
+            return None;
+        }
         let claims =
-            match jsonwebtoken::decode::<serde_json::Value>(&token, &self.key, &self.validation) {
+            match jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation) {
                 Ok(data) => data.claims,
                 Err(e) => {
                     tracing::debug!(reason = %e.kind_name(), "JWT refused; no session.");

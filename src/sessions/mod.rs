@@ -180,7 +180,7 @@ impl Sources {
             let caller = match source {
                 Source::Native { .. } => native.and_then(|s| native_caller(s, now)),
                 Source::RedisJson(s) => s.resolve(req).await?,
-                Source::Jwt(s) => s.resolve(req, now),
+                Source::Jwt(s) => s.resolve(req),
             };
             if caller.is_some() {
                 return Ok(caller);
