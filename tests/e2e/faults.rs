@@ -94,6 +94,11 @@ impl Load {
     }
 }
 
+/// The shipped bound on a decision's store call (the harness raises it for ordinary tests).
+fn default_bound() -> Vec<(String, String)> {
+    vec![("MEDIAGATE__STORE__TIMEOUT_MS".into(), "250".into())]
+}
+
 fn never_allows_the_denied(seen: &[Seen]) {
     let leaked: Vec<&Seen> = seen
         .iter()
@@ -112,7 +117,7 @@ fn never_allows_the_denied(seen: &[Seen]) {
 
 #[test]
 fn redis_killed_under_load_fails_closed_and_recovers_without_restart() {
-    let s = Arc::new(Stack::start(StoreKind::Redis));
+    let s = Arc::new(Stack::start_with(StoreKind::Redis, default_bound(), |c| c));
     let f = fixture(&s);
     let load = Load::start(&s, &f);
     std::thread::sleep(Duration::from_millis(400));
@@ -184,11 +189,9 @@ fn slow_redis_times_out_at_the_bound_and_the_pool_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let redis = RedisServer::start(dir.path());
     let proxy = Proxy::start(redis.port);
-    let s = Stack::start_with(
-        StoreKind::Embedded,
-        vec![("MEDIAGATE__STORE__URL".into(), proxy.url())],
-        |c| c,
-    );
+    let mut env = default_bound();
+    env.push(("MEDIAGATE__STORE__URL".into(), proxy.url()));
+    let s = Stack::start_with(StoreKind::Embedded, env, |c| c);
     let f = fixture(&s);
     proxy.stall(true);
     for session in [Some(f.alice.as_str()), Some(f.bob.as_str()), None] {

@@ -82,6 +82,19 @@ impl Drop for StopOnDrop {
     }
 }
 
+/// The status of a read, asking again while the answer is a 503 (a decision deferred under
+/// load). Never accepts a 503 as the answer.
+fn decided(s: &Stack, url: &str, session: &str) -> u16 {
+    for _ in 0..20 {
+        let status = s.get(url, Some(session)).status;
+        if status != 503 {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{url}: no decision in 20 tries\n{}", s.logs());
+}
+
 /// Rotations race reads and each other: once a rotation call has returned, its old URL is
 /// refused; no URL ever yields another file's bytes; at the end exactly one URL works.
 fn rotation_races_reads(kind: StoreKind) {
@@ -106,13 +119,17 @@ fn rotation_races_reads(kind: StoreKind) {
             while !done.load(Ordering::Relaxed) {
                 let url = latest.lock().unwrap().clone();
                 let r = s.get(&url, Some(&alice));
-                assert!(matches!(r.status, 200 | 403), "{}", r.status);
+                // 503 is a decision deferred under load (fail closed), never a leak.
+                assert!(matches!(r.status, 200 | 403 | 503), "{}", r.status);
                 if r.status == 200 {
                     assert_eq!(r.body, ALICE_BYTES);
                     allowed += 1;
                 }
                 let r = s.get(&bob_url, Some(&bob));
-                assert_eq!(r.body, BOB_BYTES);
+                assert!(matches!(r.status, 200 | 503), "{}", r.status);
+                if r.status == 200 {
+                    assert_eq!(r.body, BOB_BYTES);
+                }
             }
             allowed
         }));
@@ -129,7 +146,7 @@ fn rotation_races_reads(kind: StoreKind) {
                 *latest.lock().unwrap() = url.clone();
                 // Every URL this thread saw before the call is dead now.
                 for old in &seen {
-                    assert_eq!(s.get(old, Some(&alice)).status, 403, "{old} still works");
+                    assert_eq!(decided(&s, old, &alice), 403, "{old} still works");
                 }
                 seen.push(url);
             }
@@ -150,7 +167,7 @@ fn rotation_races_reads(kind: StoreKind) {
         .to_owned();
     let working: Vec<&String> = all_urls
         .iter()
-        .filter(|u| s.get(u, Some(&f.alice)).status == 200)
+        .filter(|u| decided(&s, u, &f.alice) == 200)
         .collect();
     assert_eq!(working, vec![&current], "exactly the current URL works");
     if let Some(redis) = &s.redis {

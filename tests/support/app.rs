@@ -80,6 +80,10 @@ impl MediaGate {
             )
             .env("MEDIAGATE__SERVER__WORKERS", "2")
             .env("MEDIAGATE__ADMIN__TOKEN", ADMIN_TOKEN)
+            // Two cores run many stacks at once in CI: a generous bound (still under nginx's
+            // 1 s) keeps load from turning decisions into 503s. Fault tests set the default
+            // 250 ms themselves.
+            .env("MEDIAGATE__STORE__TIMEOUT_MS", "900")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
