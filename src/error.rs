@@ -19,6 +19,9 @@ pub enum AdminError {
     Disabled,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Carries the resource's methods, for the `Allow` header.
+    #[error("method not allowed on this resource (allowed: {0})")]
+    MethodNotAllowed(&'static str),
     #[error("upload is larger than the limit of {0} bytes")]
     TooLarge(u64),
     #[error("a concurrent change to the same record won; try again")]
@@ -62,6 +65,7 @@ impl AdminError {
             Self::NotFound("file") => "file_not_found",
             Self::NotFound("session") => "session_not_found",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::TooLarge(_) => "payload_too_large",
             Self::Conflict => "conflict",
             Self::TooManyGrants => "too_many_grants",
@@ -115,6 +119,7 @@ impl ResponseError for AdminError {
             Self::InvalidInput(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized | Self::Disabled => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Conflict | Self::TooManyGrants => StatusCode::CONFLICT,
             Self::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -132,6 +137,9 @@ impl ResponseError for AdminError {
         let mut response = HttpResponse::build(status);
         if matches!(self, Self::Unauthorized | Self::Disabled) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Self::MethodNotAllowed(allow) = self {
+            response.insert_header(("Allow", *allow));
         }
         response.json(ErrorBody {
             error: ErrorDetail {

@@ -32,3 +32,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
     BearerToken.modify(&mut doc);
     doc
 }
+
+/// The document with this deployment's limits filled in (the TTL maxima are configuration).
+pub fn document_for(max_session_ttl: u64, max_link_ttl: u64) -> serde_json::Value {
+    let mut doc = serde_json::to_value(document()).unwrap_or_default();
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["SessionRequest"]["properties"]["ttl_seconds"]["maximum"] = max_session_ttl.into();
+    schemas["LinkRequest"]["properties"]["ttl_seconds"]["maximum"] = max_link_ttl.into();
+    doc
+}

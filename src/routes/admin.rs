@@ -53,41 +53,54 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/v1")
             .wrap(from_fn(require_token))
-            .route("/openapi.json", web::get().to(openapi))
-            .route("/users/{user_id}", web::put().to(put_user))
-            .route("/users/{user_id}", web::delete().to(delete_user))
-            .route(
-                "/users/{user_id}/rotate-token",
-                web::post().to(rotate_user_token),
+            .service(resource("/openapi.json", "GET").route(web::get().to(openapi)))
+            .service(
+                resource("/users/{user_id}", "PUT, DELETE")
+                    .route(web::put().to(put_user))
+                    .route(web::delete().to(delete_user)),
             )
-            .route("/users/{user_id}/files", web::post().to(upload))
-            .route(
-                "/users/{user_id}/sessions",
-                web::delete().to(logout_everywhere),
+            .service(
+                resource("/users/{user_id}/rotate-token", "POST")
+                    .route(web::post().to(rotate_user_token)),
             )
-            .route("/files/{file_id}", web::get().to(get_file))
-            .route("/files/{file_id}", web::patch().to(patch_file))
-            .route("/files/{file_id}", web::delete().to(delete_file))
-            .route(
-                "/files/{file_id}/rotate-token",
-                web::post().to(rotate_file_token),
+            .service(resource("/users/{user_id}/files", "POST").route(web::post().to(upload)))
+            .service(
+                resource("/users/{user_id}/sessions", "DELETE")
+                    .route(web::delete().to(logout_everywhere)),
             )
-            .route(
-                "/files/{file_id}/grants/{user_id}",
-                web::put().to(put_grant),
+            .service(
+                resource("/files/{file_id}", "GET, PATCH, DELETE")
+                    .route(web::get().to(get_file))
+                    .route(web::patch().to(patch_file))
+                    .route(web::delete().to(delete_file)),
             )
-            .route(
-                "/files/{file_id}/grants/{user_id}",
-                web::delete().to(delete_grant),
+            .service(
+                resource("/files/{file_id}/rotate-token", "POST")
+                    .route(web::post().to(rotate_file_token)),
             )
-            .route("/files/{file_id}/links", web::post().to(create_link))
-            .route("/sessions", web::post().to(create_session))
-            .route("/sessions/{session_id}", web::delete().to(delete_session))
-            .route("/events", web::get().to(events))
+            .service(
+                resource("/files/{file_id}/grants/{user_id}", "PUT, DELETE")
+                    .route(web::put().to(put_grant))
+                    .route(web::delete().to(delete_grant)),
+            )
+            .service(resource("/files/{file_id}/links", "POST").route(web::post().to(create_link)))
+            .service(resource("/sessions", "POST").route(web::post().to(create_session)))
+            .service(
+                resource("/sessions/{session_id}", "DELETE")
+                    .route(web::delete().to(delete_session)),
+            )
+            .service(resource("/events", "GET").route(web::get().to(events)))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(AdminError::NotFound("route"))
             })),
     );
+}
+
+/// A resource whose undeclared methods get 405 with `Allow` (not the scope's 404).
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(AdminError::MethodNotAllowed(allow))
+    }))
 }
 
 /// True if `presented` equals any configured token. Every token is compared, in constant
@@ -202,8 +215,11 @@ async fn url_of(
     ))
 }
 
-async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(crate::openapi::document())
+async fn openapi(config: web::Data<AdminConfig>) -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::document_for(
+        config.max_session_ttl,
+        config.max_link_ttl,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -215,7 +231,7 @@ pub struct UserBody {
 
 /// Ensure a user exists (idempotent).
 #[utoipa::path(put, path = "/v1/users/{user_id}", tag = "users",
-    params(("user_id" = String, Path, description = "The application's user id: 1-128 of [A-Za-z0-9._@-]")),
+    params(("user_id" = String, Path, description = "The application's user id", pattern = r"^[A-Za-z0-9._@-]{1,128}$")),
     responses(
         (status = 200, description = "The user existed", body = UserBody),
         (status = 201, description = "The user was created", body = UserBody),
@@ -243,7 +259,7 @@ async fn put_user(
 
 /// Give the user a new token: every URL with the old one stops working when this returns.
 #[utoipa::path(post, path = "/v1/users/{user_id}/rotate-token", tag = "users",
-    params(("user_id" = String, Path)),
+    params(("user_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$")),
     responses((status = 200, body = UserBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn rotate_user_token(
@@ -273,7 +289,7 @@ async fn rotate_user_token(
 
 /// Delete the user, its files (and their bytes), the grants it holds, and its sessions.
 #[utoipa::path(delete, path = "/v1/users/{user_id}", tag = "users",
-    params(("user_id" = String, Path)),
+    params(("user_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$")),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_user(
@@ -313,7 +329,7 @@ pub struct LogoutBody {
 
 /// Log the user out everywhere (native sessions).
 #[utoipa::path(delete, path = "/v1/users/{user_id}/sessions", tag = "sessions",
-    params(("user_id" = String, Path)),
+    params(("user_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$")),
     responses((status = 200, body = LogoutBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn logout_everywhere(
@@ -386,8 +402,9 @@ fn type_allowed(allowed: &[String], content_type: &str) -> bool {
 /// The file is durable (fsynced, renamed into place) before any token points at it; on
 /// failure nothing is left on disk.
 #[utoipa::path(post, path = "/v1/users/{user_id}/files", tag = "files",
-    params(("user_id" = String, Path),
-        ("filename" = String, Query, description = "The file's name: path parts and control characters are removed")),
+    params(("user_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$"),
+        ("filename" = String, Query, description = "The file's name: path parts and control characters are removed, and something usable must be left",
+            pattern = r"^(.*[/\\])?[^/\\]*[^/\\\s.\x00-\x1f\x7f-\x9f][^/\\]*$")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes; its Content-Type header is the file's type"),
     responses((status = 201, body = UploadBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -525,8 +542,9 @@ async fn file_body(
 
 /// A file's metadata, current URL and download count.
 #[utoipa::path(get, path = "/v1/files/{file_id}", tag = "files",
-    params(("file_id" = String, Path)),
-    responses((status = 200, body = FileBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("file_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$")),
+    responses((status = 200, body = FileBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_file(
     path: web::Path<String>,
     shared: web::Data<Shared>,
@@ -550,7 +568,7 @@ pub struct PatchRequest {
 
 /// Change who may read a file besides its owner, and how browsers present it.
 #[utoipa::path(patch, path = "/v1/files/{file_id}", tag = "files",
-    params(("file_id" = String, Path)), request_body = PatchRequest,
+    params(("file_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$")), request_body = PatchRequest,
     responses((status = 200, body = FileBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn patch_file(
@@ -593,8 +611,9 @@ async fn patch_file(
 
 /// Delete a file: its token dies when this returns, then its bytes are removed.
 #[utoipa::path(delete, path = "/v1/files/{file_id}", tag = "files",
-    params(("file_id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("file_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$")),
+    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_file(
     req: HttpRequest,
     path: web::Path<String>,
@@ -634,8 +653,8 @@ pub struct RotatedFileBody {
 /// Give the file a new token: the old URL and every share link stop working when this
 /// returns. No bytes move.
 #[utoipa::path(post, path = "/v1/files/{file_id}/rotate-token", tag = "files",
-    params(("file_id" = String, Path)),
-    responses((status = 200, body = RotatedFileBody), (status = 401, body = ErrorBody),
+    params(("file_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$")),
+    responses((status = 200, body = RotatedFileBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn rotate_file_token(
     req: HttpRequest,
@@ -672,7 +691,7 @@ pub struct GrantBody {
 
 /// Share a file with another user (their sessions may then read it).
 #[utoipa::path(put, path = "/v1/files/{file_id}/grants/{user_id}", tag = "sharing",
-    params(("file_id" = String, Path), ("user_id" = String, Path)),
+    params(("file_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$"), ("user_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$")),
     responses((status = 200, body = GrantBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn put_grant(
@@ -706,7 +725,7 @@ async fn put_grant(
 
 /// Stop sharing a file with a user; in force when this returns.
 #[utoipa::path(delete, path = "/v1/files/{file_id}/grants/{user_id}", tag = "sharing",
-    params(("file_id" = String, Path), ("user_id" = String, Path)),
+    params(("file_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$"), ("user_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$")),
     responses((status = 204, description = "Not shared (any more)"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_grant(
@@ -736,6 +755,8 @@ async fn delete_grant(
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// Seconds until the link expires (at most `links.max_ttl_secs`).
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "whole_seconds")]
     ttl_seconds: u64,
 }
 
@@ -749,7 +770,7 @@ pub struct LinkBody {
 
 /// A signed, expiring share link to one file.
 #[utoipa::path(post, path = "/v1/files/{file_id}/links", tag = "sharing",
-    params(("file_id" = String, Path)), request_body = LinkRequest,
+    params(("file_id" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,128}$")), request_body = LinkRequest,
     responses((status = 201, body = LinkBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn create_link(
@@ -801,19 +822,52 @@ async fn create_link(
     }))
 }
 
+/// A count of seconds: a non-negative JSON integer, written `60` or `60.0` (JSON Schema counts
+/// both as integers, so clients may send either).
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9_007_199_254_740_992.0)
+                .map(|f| f as u64)
+        })
+        .ok_or_else(|| serde::de::Error::custom("expected a whole, non-negative number of seconds"))
+}
+
+/// As `whole_seconds`; `null` (or no field) means "the default".
+fn whole_seconds_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => whole_seconds(serde_json::Value::Number(n))
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
 /// Default lifetime of a session when the call names none: one day.
 const DEFAULT_SESSION_TTL: u64 = 86_400;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionRequest {
+    #[schema(pattern = r"^[A-Za-z0-9._@-]{1,128}$")]
     user_id: String,
     /// Default one day; at most `session.max_ttl_secs`.
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "whole_seconds_opt")]
     ttl_seconds: Option<u64>,
     /// Roles, e.g. `staff` (see `policy.read_all_roles`).
     #[serde(default)]
-    roles: Vec<String>,
+    #[schema(max_items = 32, inline)]
+    roles: Vec<Role>,
 }
+
+/// A role name.
+#[derive(Deserialize, ToSchema)]
+#[schema(pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
+#[serde(transparent)]
+pub struct Role(String);
 
 #[derive(Serialize, ToSchema)]
 pub struct SessionBody {
@@ -847,7 +901,8 @@ async fn create_session(
             config.max_session_ttl
         )));
     }
-    if body.roles.len() > 32 || !body.roles.iter().all(|r| valid_role(r)) {
+    let roles: Vec<String> = body.roles.into_iter().map(|r| r.0).collect();
+    if roles.len() > 32 || !roles.iter().all(|r| valid_role(r)) {
         return Err(AdminError::InvalidInput(
             "roles: at most 32, each 1-64 characters of A-Z a-z 0-9 . _ : -".into(),
         ));
@@ -858,7 +913,7 @@ async fn create_session(
     let id = SessionId::generate()?;
     let record = SessionRecord {
         user_id: user,
-        roles: body.roles,
+        roles,
         expires_at,
     };
     match shared.store.insert_session(&id.key(), &record, now).await? {
@@ -872,7 +927,7 @@ async fn create_session(
 
 /// Log one session out; in force when this returns.
 #[utoipa::path(delete, path = "/v1/sessions/{session_id}", tag = "sessions",
-    params(("session_id" = String, Path)),
+    params(("session_id" = String, Path, pattern = r"^[0-9a-f]{64}$")),
     responses((status = 204, description = "Logged out"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_session(
@@ -928,8 +983,8 @@ fn rfc3339_ms(ms: i64) -> String {
 
 /// Audit events, oldest first.
 #[utoipa::path(get, path = "/v1/events", tag = "audit",
-    params(("after" = Option<String>, Query, description = "The `next` of the previous page"),
-        ("limit" = Option<usize>, Query, description = "1-1000, default 100")),
+    params(("after" = Option<String>, Query, description = "The `next` of the previous page", pattern = r"^[0-9]{1,19}-[0-9]{1,19}$"),
+        ("limit" = Option<usize>, Query, description = "Default 100", minimum = 1, maximum = 1000)),
     responses((status = 200, body = EventsBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn events(
     query: web::Query<EventsQuery>,

@@ -624,7 +624,7 @@ impl Store for EmbeddedStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let start = match after {
             None => 0,
-            Some(c) => c.parse::<u64>().map_err(|_| StoreError::Cursor)?,
+            Some(c) => super::parse_cursor(c).ok_or(StoreError::Cursor)?.0,
         };
         let txn = self.read()?;
         let table = match txn.open_table(EVENTS) {
@@ -640,7 +640,7 @@ impl Store for EmbeddedStore {
         {
             let (k, v) = entry.map_err(err)?;
             out.push(StoredEvent {
-                id: k.value().to_string(),
+                id: format!("{}-0", k.value()),
                 event: decode("events", v.value())?,
             });
         }

@@ -343,6 +343,17 @@ pub trait Store: Send + Sync + 'static {
     async fn downloads(&self, id: &FileId) -> Result<u64, StoreError>;
 }
 
+/// An event cursor, `N-M` (a Redis stream id; the embedded store writes `N-0`). Both parts
+/// fit in u64.
+pub(crate) fn parse_cursor(c: &str) -> Option<(u64, u64)> {
+    let (a, b) = c.split_once('-')?;
+    let digits = |x: &str| !x.is_empty() && x.len() <= 19 && x.bytes().all(|d| d.is_ascii_digit());
+    if !digits(a) || !digits(b) {
+        return None;
+    }
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
 /// Downloads per file in a batch of events.
 pub(crate) fn download_counts(events: &[Event]) -> Vec<(&FileId, u64)> {
     let mut counts: Vec<(&FileId, u64)> = Vec::new();

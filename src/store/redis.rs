@@ -620,11 +620,7 @@ impl Store for RedisStore {
         let start = match after {
             None => "-".to_owned(),
             Some(c) => {
-                let valid = c.split_once('-').is_some_and(|(a, b)| {
-                    !a.is_empty()
-                        && !b.is_empty()
-                        && a.bytes().chain(b.bytes()).all(|x| x.is_ascii_digit())
-                });
+                let valid = super::parse_cursor(c).is_some();
                 if !valid {
                     return Err(StoreError::Cursor);
                 }

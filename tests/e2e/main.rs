@@ -31,6 +31,7 @@ mod faults;
 mod gate;
 mod hostile;
 mod lifecycle;
+mod schema;
 mod secrets;
 mod sharing;
 mod sources;
