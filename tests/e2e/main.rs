@@ -34,5 +34,6 @@ mod lifecycle;
 mod schema;
 mod secrets;
 mod sharing;
+mod soak;
 mod sources;
 mod tokens;
