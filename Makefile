@@ -41,6 +41,10 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 fuzz: ## Run each fuzz target for FUZZ_SECONDS (default 60); needs cargo-fuzz
 	@scripts/fuzz.sh $(or $(FUZZ_SECONDS),60)
 
+.PHONY: helm-lint
+helm-lint: clients ## Lint and render the Helm chart offline and validate every manifest against the Kubernetes schemas
+	target/clients-venv/bin/python tests/clients/helm/check_chart.py check helm/mediagate
+
 .PHONY: soak
 soak: deps ## Run nginx + mediagate + Redis for SOAK_SECONDS (default 300) under mixed load with Redis restarts, and report
 	SOAK_SECONDS=$(or $(SOAK_SECONDS),300) $(CARGO) test --release --test e2e soak -- --ignored --nocapture --test-threads=1

@@ -56,6 +56,12 @@ enum Command {
         /// `full`: a complete nginx.conf; `http`/`server`: the part to include in your own.
         #[arg(long, value_enum, default_value = "full")]
         part: nginx::Part,
+        /// nginx's error log in the full config: a path under nginx's prefix, or `stderr`.
+        #[arg(long, default_value = "error.log", value_name = "PATH")]
+        error_log: String,
+        /// nginx's access log in the full config: a path, `/dev/stdout`, or `off`.
+        #[arg(long, default_value = "access.log", value_name = "PATH")]
+        access_log: String,
     },
 }
 
@@ -84,6 +90,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             storage_root,
             auth_upstream,
             part,
+            error_log,
+            access_log,
         } => {
             let params = nginx::Params {
                 listen,
@@ -91,6 +99,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 auth_upstream: auth_upstream
                     .unwrap_or_else(|| settings.server.auth_listen.to_string()),
                 media_prefix: settings.media.prefix.clone(),
+                error_log,
+                access_log,
             };
             print!("{}", nginx::render(part, &params)?);
             Ok(())

@@ -29,6 +29,10 @@ pub struct Params {
     pub auth_upstream: String,
     /// Public URL prefix, e.g. `/media/`.
     pub media_prefix: String,
+    /// nginx's error log (full config only): a path under the prefix, or `stderr`.
+    pub error_log: String,
+    /// nginx's access log (full config only): a path, or `off`.
+    pub access_log: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +97,8 @@ pub fn render(part: Part, params: &Params) -> Result<String, RenderError> {
         Part::Server => server,
         Part::Full => FULL
             .replace("{{LISTEN}}", &token("listen", &params.listen)?)
+            .replace("{{ERROR_LOG}}", &token("error log", &params.error_log)?)
+            .replace("{{ACCESS_LOG}}", &token("access log", &params.access_log)?)
             .replace("{{HTTP_SNIPPET}}", &indent(&http, "    "))
             .replace("{{SERVER_SNIPPET}}", &indent(&server, "        ")),
     })
@@ -108,6 +114,8 @@ mod tests {
             storage_root: "/srv/media".into(),
             auth_upstream: "127.0.0.1:9090".into(),
             media_prefix: "/media/".into(),
+            error_log: "error.log".into(),
+            access_log: "access.log".into(),
         }
     }
 

@@ -26,6 +26,7 @@ macro_rules! on_both_stores {
 
 mod admin;
 mod audit;
+mod chart;
 mod cli;
 mod faults;
 mod gate;
