@@ -32,6 +32,7 @@ mod faults;
 mod gate;
 mod hostile;
 mod lifecycle;
+mod roundtrips;
 mod schema;
 mod secrets;
 mod sharing;

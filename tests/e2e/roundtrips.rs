@@ -1,0 +1,81 @@
+//! A decision costs one store round trip: the token pair and the session in one pipeline of
+//! GETs, counted with Redis' own INFO commandstats. Audit events are written apart from
+//! decisions, in batched pipelines.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::gate::fixture;
+use crate::support::app::{Stack, StoreKind};
+
+/// Calls per command, from INFO commandstats.
+fn commandstats(s: &Stack) -> BTreeMap<String, u64> {
+    let raw = s
+        .redis
+        .as_ref()
+        .unwrap()
+        .command(&["INFO", "commandstats"])
+        .unwrap();
+    raw.lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(':')?;
+            let calls = rest
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v - before.get(k).copied().unwrap_or(0);
+            (d > 0 && k != "info").then(|| (k.clone(), d))
+        })
+        .collect()
+}
+
+#[test]
+fn a_decision_is_one_pipeline_of_three_gets() {
+    let s = Stack::start(StoreKind::Redis);
+    let f = fixture(&s);
+    // Let the audit writer flush what the setup produced.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = commandstats(&s);
+    let n = 50;
+    for _ in 0..n {
+        assert_eq!(s.get(&f.alice_url, Some(&f.alice)).status, 200);
+    }
+    let reads = delta(&before, &commandstats(&s));
+    assert_eq!(reads.get("get").copied(), Some(3 * n), "{reads:?}");
+    // Nothing else on the decision path: no script, no second lookup, no writes, except the
+    // audit log's batched stream appends and download counters.
+    let others: Vec<&String> = reads
+        .keys()
+        .filter(|k| !["get", "xadd", "incrby"].contains(&k.as_str()))
+        .collect();
+    assert!(others.is_empty(), "{reads:?}");
+
+    // Anonymous decisions read two keys (no session key to look up).
+    std::thread::sleep(Duration::from_millis(300));
+    let before = commandstats(&s);
+    for _ in 0..n {
+        assert_eq!(s.get(&f.alice_url, None).status, 401);
+    }
+    let reads = delta(&before, &commandstats(&s));
+    assert_eq!(reads.get("get").copied(), Some(2 * n), "{reads:?}");
+
+    // Malformed paths never reach the store.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = commandstats(&s);
+    for _ in 0..n {
+        assert_eq!(s.get("/media/not/a/valid/path", Some(&f.alice)).status, 403);
+    }
+    let reads = delta(&before, &commandstats(&s));
+    assert_eq!(reads.get("get"), None, "{reads:?}");
+}
