@@ -45,6 +45,12 @@ fuzz: ## Run each fuzz target for FUZZ_SECONDS (default 60); needs cargo-fuzz
 helm-lint: clients ## Lint and render the Helm chart offline and validate every manifest against the Kubernetes schemas
 	target/clients-venv/bin/python tests/clients/helm/check_chart.py check helm/mediagate
 
+.PHONY: bench
+bench: deps ## Release build, then plain nginx vs the auth_request stub vs mediagate with wrk; prints one table (BENCH_SECONDS, BENCH_ROUNDS)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+	$(CARGO) build --release
+	python3 bench/bench.py --seconds $(or $(BENCH_SECONDS),5) --rounds $(or $(BENCH_ROUNDS),3)
+
 .PHONY: soak
 soak: deps ## Run nginx + mediagate + Redis for SOAK_SECONDS (default 300) under mixed load with Redis restarts, and report
 	SOAK_SECONDS=$(or $(SOAK_SECONDS),300) $(CARGO) test --release --test e2e soak -- --ignored --nocapture --test-threads=1

@@ -1,0 +1,273 @@
+"""mediagate's benchmark: plain nginx, the no-op auth_request stub, and mediagate (decisions
+against Redis), served by one nginx with the same files, settings and wrk parameters, in
+interleaved rounds. Reports requests/s, p50/p99, non-2xx, ratios to plain and to the stub, and
+CPU time per response of nginx, mediagate and redis-server (from /proc). Also benchmarks the
+auth listener directly (no nginx). It reports; it never fails on figures, only on wrong answers.
+
+    python3 bench/bench.py [--seconds 5] [--rounds 3]   (make bench)
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "mediagate")
+TOKEN = "bench-admin-token-0123456789"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url, patience=20.0):
+    deadline = time.time() + patience
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.05)
+    sys.exit(f"{url} did not come up")
+
+
+def admin(port, method, path, body=b"", ctype="application/json"):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body or None, method=method)
+    req.add_header("Authorization", f"Bearer {TOKEN}")
+    req.add_header("Content-Type", ctype)
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"null")
+
+
+def fetch(port, path, cookie=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if cookie:
+        req.add_header("Cookie", cookie)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, b""
+
+
+def cpu_ticks(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    return out
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def wrk(url, conns, seconds, headers):
+    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", url]
+    for h in headers:
+        cmd += ["-H", h]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        if not m:
+            return float("nan")
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+    return {"rps": rps, "total": total, "non2xx": int(non2xx.group(1)) if non2xx else 0, "p50": pct(50), "p99": pct(99)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk (make bench does)")
+    work = tempfile.mkdtemp(prefix="mediagate-bench-")
+    # nginx's workers run as an unprivileged user when the master is root: let them traverse.
+    os.chmod(work, 0o755)
+    procs = []
+    try:
+        # Redis, own port, nothing on disk.
+        rport = free_port()
+        redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                 stdout=subprocess.DEVNULL)
+        procs.append(redis)
+        time.sleep(0.3)
+        auth, adm, http, stub = free_port(), free_port(), free_port(), free_port()
+        media = os.path.join(work, "media")
+        os.makedirs(media)
+        env = dict(os.environ, MEDIAGATE__ADMIN__TOKEN=TOKEN, MEDIAGATE__STORE__URL=f"redis://127.0.0.1:{rport}/",
+                   MEDIAGATE__STORAGE__ROOT=media, MEDIAGATE__SERVER__AUTH_LISTEN=f"127.0.0.1:{auth}",
+                   MEDIAGATE__SERVER__ADMIN_LISTEN=f"127.0.0.1:{adm}", MEDIAGATE__SERVER__WORKERS="2",
+                   MEDIAGATE__LOG__LEVEL="warn")
+        app = subprocess.Popen([BIN, "serve"], env=env, cwd=work, stderr=open(os.path.join(work, "app.log"), "w"))
+        procs.append(app)
+        wait_for(f"http://127.0.0.1:{adm}/readyz")
+        started_rss = rss_kib(app.pid)
+
+        # The same files for every setup.
+        plain = os.path.join(work, "plain")
+        os.makedirs(plain)
+        files = {"4k": os.urandom(4096), "1m": os.urandom(1 << 20)}
+        admin(adm, "PUT", "/v1/users/owner")
+        admin(adm, "PUT", "/v1/users/stranger")
+        urls = {}
+        for size, data in files.items():
+            with open(os.path.join(plain, f"{size}.bin"), "wb") as f:
+                f.write(data)
+            urls[size] = admin(adm, "POST", f"/v1/users/owner/files?filename={size}.bin", data, "application/octet-stream")["url"]
+        owner = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": "owner"}).encode())["session_id"]
+        stranger = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": "stranger"}).encode())["session_id"]
+
+        # One nginx: mediagate's own config, plus a plain location and the no-op stub.
+        conf = subprocess.run([BIN, "nginx-config", "--listen", f"127.0.0.1:{http}", "--storage-root", media,
+                               "--auth-upstream", f"127.0.0.1:{auth}", "--error-log", "error.log", "--access-log", "off"],
+                              env=env, cwd=work, capture_output=True, text=True, check=True).stdout
+        conf = conf.replace("worker_processes auto;", "worker_processes 2;")
+        extra_http = f"""
+    upstream stub_upstream {{ server 127.0.0.1:{stub}; keepalive 32; }}
+    server {{ listen 127.0.0.1:{stub}; access_log off; location / {{ return 204; }} }}
+"""
+        extra_server = f"""
+        location ^~ /plain/ {{ alias {plain}/; }}
+        location ^~ /stub/ {{
+            auth_request /_stub_auth;
+            alias {plain}/;
+        }}
+        location = /_stub_auth {{
+            internal;
+            proxy_pass http://stub_upstream;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+"""
+        conf = conf.replace("http {", "http {" + extra_http, 1).replace("server_name _;", "server_name _;" + extra_server, 1)
+        ngdir = os.path.join(work, "nginx")
+        os.makedirs(ngdir)
+        with open(os.path.join(ngdir, "nginx.conf"), "w") as f:
+            f.write(conf)
+        nginx = subprocess.Popen(["nginx", "-p", ngdir, "-c", os.path.join(ngdir, "nginx.conf"), "-e", os.path.join(ngdir, "startup.log")])
+        procs.append(nginx)
+        time.sleep(0.5)
+        nginx_pids = [nginx.pid] + children(nginx.pid)
+
+        # Correctness before figures.
+        for size, data in files.items():
+            got = fetch(http, urls[size], owner)
+            assert got == (200, data), f"owner must get the exact bytes: {got[0]}, {len(got[1])} bytes; nginx: {open(os.path.join(ngdir, 'error.log')).read()[-2000:] if os.path.exists(os.path.join(ngdir, 'error.log')) else ''}"
+            assert fetch(http, urls[size], stranger)[0] == 403, "a stranger must be refused"
+            assert fetch(http, urls[size])[0] == 401, "anonymous must be refused"
+            assert fetch(http, f"/plain/{size}.bin") == (200, data)
+            assert fetch(http, f"/stub/{size}.bin") == (200, data)
+
+        setups = {
+            "plain nginx static": (lambda size: f"/plain/{size}.bin", []),
+            "auth_request to a no-op 204 stub": (lambda size: f"/stub/{size}.bin", []),
+            "mediagate (Redis, every request decided)": (lambda size: urls[size], [f"Cookie: {owner}"]),
+        }
+        results = {}
+        for rnd in range(args.rounds):
+            for size in files:
+                for conns in (8, 64):
+                    for name, (path, headers) in setups.items():
+                        t0 = {"nginx": cpu_ticks(nginx_pids), "mediagate": cpu_ticks([app.pid]), "redis": cpu_ticks([redis.pid])}
+                        r = wrk(f"http://127.0.0.1:{http}{path(size)}", conns, args.seconds, headers)
+                        for k, v in t0.items():
+                            pids = {"nginx": nginx_pids, "mediagate": [app.pid], "redis": [redis.pid]}[k]
+                            r[f"cpu_{k}"] = (cpu_ticks(pids) - v) / TICK * 1e6 / max(r["total"], 1)
+                        results.setdefault((name, size, conns), []).append(r)
+            print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+
+        # The auth listener alone: nginx's subrequest as wrk sends it.
+        direct = []
+        for _ in range(args.rounds):
+            t0 = (cpu_ticks([app.pid]), cpu_ticks([redis.pid]))
+            r = wrk(f"http://127.0.0.1:{auth}/auth", 64, args.seconds,
+                    [f"X-Original-URI: {urls['4k']}", "X-Original-Method: GET", f"Cookie: {owner}"])
+            r["cpu_mediagate"] = (cpu_ticks([app.pid]) - t0[0]) / TICK * 1e6 / max(r["total"], 1)
+            r["cpu_redis"] = (cpu_ticks([redis.pid]) - t0[1]) / TICK * 1e6 / max(r["total"], 1)
+            direct.append(r)
+        end_rss = rss_kib(app.pid)
+
+        def median(rs, k):
+            vals = sorted(x[k] for x in rs)
+            return vals[len(vals) // 2]
+
+        cpu = open("/proc/cpuinfo").read()
+        model = re.search(r"model name\s*:\s*(.*)", cpu)
+        nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+        print(f"\nmediagate bench: {os.cpu_count()} cores ({model.group(1) if model else 'unknown CPU'}), {nginx_v}, "
+              f"nginx 2 workers, wrk -t2 on the same cores, loopback, {args.rounds} interleaved rounds of {args.seconds} s, medians\n")
+        print("| setup | file | conns | requests/s | p50 ms | p99 ms | non-2xx | vs plain | vs stub | CPU µs/response: nginx + mediagate + redis |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for size in files:
+            for conns in (8, 64):
+                base = median(results[("plain nginx static", size, conns)], "rps")
+                stub_rps = median(results[("auth_request to a no-op 204 stub", size, conns)], "rps")
+                for name in setups:
+                    rs = results[(name, size, conns)]
+                    rps = median(rs, "rps")
+                    c = (median(rs, "cpu_nginx"), median(rs, "cpu_mediagate"), median(rs, "cpu_redis"))
+                    print(f"| {name} | {size} | {conns} | {rps:,.0f} | {median(rs, 'p50'):.2f} | {median(rs, 'p99'):.2f} | "
+                          f"{max(x['non2xx'] for x in rs)} | {rps / base:.2f} | {rps / stub_rps:.2f} | "
+                          f"{sum(c):.0f} = {c[0]:.0f} + {c[1]:.0f} + {c[2]:.0f} |")
+        print(f"\nauth listener directly (wrk → mediagate, 64 conns): {median(direct, 'rps'):,.0f} decisions/s, "
+              f"p99 {median(direct, 'p99'):.2f} ms, CPU per decision {median(direct, 'cpu_mediagate'):.1f} µs mediagate + "
+              f"{median(direct, 'cpu_redis'):.1f} µs redis-server, non-2xx {max(x['non2xx'] for x in direct)}")
+        print(f"mediagate RSS: {started_rss} KiB at start, {end_rss} KiB after the benchmark")
+        bad = sum(x["non2xx"] for k, rs in results.items() for x in rs)
+        if bad:
+            sys.exit(f"{bad} non-2xx answers to allowed requests")
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
