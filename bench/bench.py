@@ -118,6 +118,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--direct-only", action="store_true", help="only the auth listener, without nginx")
+    ap.add_argument("--embedded", action="store_true", help="decide on the embedded store instead of Redis")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk (make bench does)")
@@ -135,7 +137,8 @@ def main():
         auth, adm, http, stub = free_port(), free_port(), free_port(), free_port()
         media = os.path.join(work, "media")
         os.makedirs(media)
-        env = dict(os.environ, MEDIAGATE__ADMIN__TOKEN=TOKEN, MEDIAGATE__STORE__URL=f"redis://127.0.0.1:{rport}/",
+        store_url = f"embedded:{work}/store.db" if args.embedded else f"redis://127.0.0.1:{rport}/"
+        env = dict(os.environ, MEDIAGATE__ADMIN__TOKEN=TOKEN, MEDIAGATE__STORE__URL=store_url,
                    MEDIAGATE__STORAGE__ROOT=media, MEDIAGATE__SERVER__AUTH_LISTEN=f"127.0.0.1:{auth}",
                    MEDIAGATE__SERVER__ADMIN_LISTEN=f"127.0.0.1:{adm}", MEDIAGATE__SERVER__WORKERS="2",
                    MEDIAGATE__LOG__LEVEL="warn")
@@ -204,10 +207,10 @@ def main():
         setups = {
             "plain nginx static": (lambda size: f"/plain/{size}.bin", []),
             "auth_request to a no-op 204 stub": (lambda size: f"/stub/{size}.bin", []),
-            "mediagate (Redis, every request decided)": (lambda size: urls[size], [f"Cookie: {owner}"]),
+            f"mediagate ({'embedded' if args.embedded else 'Redis'}, every request decided)": (lambda size: urls[size], [f"Cookie: {owner}"]),
         }
         results = {}
-        for rnd in range(args.rounds):
+        for rnd in range(0 if args.direct_only else args.rounds):
             for size in files:
                 for conns in (8, 64):
                     for name, (path, headers) in setups.items():
@@ -239,9 +242,10 @@ def main():
         nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
         print(f"\nmediagate bench: {os.cpu_count()} cores ({model.group(1) if model else 'unknown CPU'}), {nginx_v}, "
               f"nginx 2 workers, wrk -t2 on the same cores, loopback, {args.rounds} interleaved rounds of {args.seconds} s, medians\n")
-        print("| setup | file | conns | requests/s | p50 ms | p99 ms | non-2xx | vs plain | vs stub | CPU µs/response: nginx + mediagate + redis |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        for size in files:
+        if not args.direct_only:
+            print("| setup | file | conns | requests/s | p50 ms | p99 ms | non-2xx | vs plain | vs stub | CPU µs/response: nginx + mediagate + redis |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for size in files if not args.direct_only else []:
             for conns in (8, 64):
                 base = median(results[("plain nginx static", size, conns)], "rps")
                 stub_rps = median(results[("auth_request to a no-op 204 stub", size, conns)], "rps")

@@ -68,6 +68,52 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// At most one warning per second per kind: a misconfigured caller or a store outage would
+/// otherwise write a line per request. Returns how many were held back since the last one,
+/// or `None` while still within the second.
+pub struct Throttle {
+    last: std::sync::atomic::AtomicU64,
+    held: std::sync::atomic::AtomicU64,
+}
+
+impl Throttle {
+    pub const fn new() -> Self {
+        Self {
+            last: std::sync::atomic::AtomicU64::new(0),
+            held: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn allow(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let last = self.last.load(Relaxed);
+        if now > last
+            && self
+                .last
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            Some(self.held.swap(0, Relaxed))
+        } else {
+            self.held.fetch_add(1, Relaxed);
+            None
+        }
+    }
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+static NO_URI_WARNING: Throttle = Throttle::new();
+static STORE_WARNING: Throttle = Throttle::new();
+
 /// The client's address as nginx forwards it, if it is one.
 fn client(req: &HttpRequest) -> Option<String> {
     header(req, "x-original-remote-addr")
@@ -128,9 +174,12 @@ async fn decide(
 ) -> (HttpResponse, &'static str) {
     const FORBIDDEN: &str = "forbidden";
     let Some(uri) = header(req, "x-original-uri") else {
-        tracing::warn!(
-            "Subrequest without X-Original-URI: the nginx snippet is not in use; denying."
-        );
+        if let Some(held) = NO_URI_WARNING.allow() {
+            tracing::warn!(
+                suppressed = held,
+                "Subrequest without X-Original-URI: the nginx snippet is not in use; denying."
+            );
+        }
         return (
             respond(&Decision::Forbidden(DenyReason::BadPath)),
             FORBIDDEN,
@@ -166,15 +215,21 @@ async fn decide(
         Ok(Ok(l)) => l,
         Ok(Err(e)) => {
             shared.metrics.store_errors.inc();
-            tracing::warn!(error = %e, "Store lookup failed; answering 503.");
+            if let Some(held) = STORE_WARNING.allow() {
+                tracing::warn!(error = %e, suppressed = held, "Store lookup failed; answering 503.");
+            }
             return (unavailable(), "unavailable");
         }
         Err(_) => {
             shared.metrics.store_errors.inc();
-            tracing::warn!(
-                timeout_ms = config.timeout.as_millis() as u64,
-                "Store lookup timed out; answering 503."
-            );
+            if let Some(held) = STORE_WARNING.allow() {
+                let timeout_ms = config.timeout.as_millis() as u64;
+                tracing::warn!(
+                    timeout_ms,
+                    suppressed = held,
+                    "Store lookup timed out; answering 503."
+                );
+            }
             return (unavailable(), "unavailable");
         }
     };
@@ -191,12 +246,19 @@ async fn decide(
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
                 shared.metrics.store_errors.inc();
-                tracing::warn!(error = %e, "Session source failed; answering 503.");
+                if let Some(held) = STORE_WARNING.allow() {
+                    tracing::warn!(error = %e, suppressed = held, "Session source failed; answering 503.");
+                }
                 return (unavailable(), "unavailable");
             }
             Err(_) => {
                 shared.metrics.store_errors.inc();
-                tracing::warn!("Session source timed out; answering 503.");
+                if let Some(held) = STORE_WARNING.allow() {
+                    tracing::warn!(
+                        suppressed = held,
+                        "Session source timed out; answering 503."
+                    );
+                }
                 return (unavailable(), "unavailable");
             }
         }
@@ -225,4 +287,21 @@ async fn decide(
         Decision::Forbidden(_) => FORBIDDEN,
     };
     (respond(&decision), outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Throttle;
+
+    #[test]
+    fn one_warning_per_second_and_a_count_of_the_rest() {
+        let t = Throttle::new();
+        assert_eq!(t.allow(), Some(0));
+        for _ in 0..5 {
+            assert_eq!(t.allow(), None);
+        }
+        // The next second releases one line carrying the count.
+        t.last.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(t.allow(), Some(5));
+    }
 }
