@@ -1,8 +1,8 @@
 //! The Redis store, for several replicas of mediagate sharing one keyspace.
 //!
-//! One multiplexed connection (redis-rs `ConnectionManager`, created lazily so that mediagate
-//! starts, unready, while Redis is still down, and reconnects by itself). Multi-key writes are
-//! Lua scripts, so they are atomic; the decision's read is one pipelined round trip.
+//! One multiplexed connection per thread (redis-rs `ConnectionManager`, created lazily so that
+//! mediagate starts, unready, while Redis is still down, and reconnects by itself). Multi-key
+//! writes are Lua scripts, so they are atomic; the decision's read is one pipelined round trip.
 
 use std::time::Duration;
 
@@ -21,7 +21,12 @@ use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 const MIGRATION_LOCK_MS: u64 = 30_000;
 
 pub struct RedisStore {
-    conn: ConnectionManager,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// One multiplexed connection per thread. A connection's driver task runs on the runtime
+    /// of the thread that made it, so each actix worker talks to Redis without waking another
+    /// thread: two cross-thread wake-ups fewer per decision.
+    conns: thread_local::ThreadLocal<ConnectionManager>,
     keys: Keys,
     scripts: Scripts,
 }
@@ -162,13 +167,23 @@ impl RedisStore {
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500))
             .set_number_of_retries(2);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(StoreError::unavailable)?;
         Ok(Self {
-            conn,
+            client,
+            config,
+            conns: thread_local::ThreadLocal::new(),
             keys: Keys::new(prefix),
             scripts: Scripts::new(),
         })
+    }
+
+    /// This thread's connection, made (lazily: nothing is sent yet) on first use.
+    fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        self.conns
+            .get_or_try(|| {
+                ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+            })
+            .cloned()
+            .map_err(StoreError::unavailable)
     }
 
     async fn apply_pending(&self, conn: &mut ConnectionManager) -> Result<Vec<u32>, StoreError> {
@@ -215,7 +230,7 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         redis::cmd("PING")
             .query_async::<String>(&mut conn)
             .await
@@ -224,11 +239,11 @@ impl Store for RedisStore {
     }
 
     async fn schema_version(&self) -> Result<u32, StoreError> {
-        self.version_on(&mut self.conn.clone()).await
+        self.version_on(&mut self.conn()?).await
     }
 
     async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let holder = uuid::Uuid::new_v4().to_string();
         let lock = self.keys.migrate_lock();
         // Another process migrating: wait for it, then find nothing left to do.
@@ -285,7 +300,7 @@ impl Store for RedisStore {
             .key(self.keys.user_token(fresh_token))
             .arg(encode(&key, &fresh)?)
             .arg(user_id.as_str())
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;
         Ok((decode(&key, &raw)?, created == 1))
@@ -293,7 +308,7 @@ impl Store for RedisStore {
 
     async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError> {
         let key = self.keys.user(user_id);
-        let raw: Option<String> = self.conn.clone().get(&key).await.map_err(unavailable)?;
+        let raw: Option<String> = self.conn()?.get(&key).await.map_err(unavailable)?;
         raw.map(|r| decode(&key, &r)).transpose()
     }
 
@@ -309,7 +324,7 @@ impl Store for RedisStore {
             .arg(encode(&ftok, file)?)
             .arg(file.token.as_str())
             .arg(file.file_id.as_str())
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;
         match outcome {
@@ -321,7 +336,7 @@ impl Store for RedisStore {
 
     async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
         Ok(self
-            .current_file(&mut self.conn.clone(), id)
+            .current_file(&mut self.conn()?, id)
             .await?
             .map(|(_, _, record)| record))
     }
@@ -341,7 +356,7 @@ impl Store for RedisStore {
             pipe.get(skey);
         }
         let mut replies: Vec<Option<String>> = pipe
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;
         let session_raw = if skey.is_some() {
@@ -386,7 +401,7 @@ impl Store for RedisStore {
             .arg(encode(&skey, record)?)
             .arg(ttl_ms)
             .arg(key.as_str())
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;
         Ok(if outcome == 1 {
@@ -397,7 +412,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_session(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let skey = self.keys.session(key);
         let raw: Option<String> = self
             .scripts
@@ -425,7 +440,7 @@ impl Store for RedisStore {
         user_id: &UserId,
         fresh_token: &UserToken,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let key = self.keys.user(user_id);
         for _ in 0..CAS_ATTEMPTS {
             let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
@@ -459,7 +474,7 @@ impl Store for RedisStore {
         id: &FileId,
         change: &FileChange,
     ) -> Result<Option<FileRecord>, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let fkey = self.keys.file(id);
         for _ in 0..CAS_ATTEMPTS {
             let Some((token, raw, old)) = self.current_file(&mut conn, id).await? else {
@@ -497,7 +512,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         for _ in 0..CAS_ATTEMPTS {
             let Some((token, _, record)) = self.current_file(&mut conn, id).await? else {
                 return Ok(None);
@@ -525,7 +540,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let key = self.keys.user(id);
         let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
         let Some(raw) = raw else { return Ok(None) };
@@ -580,7 +595,7 @@ impl Store for RedisStore {
             .delete_sessions
             .key(self.keys.user_sessions(id))
             .arg(self.keys.session_prefix())
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;
         Ok(n)
@@ -607,7 +622,7 @@ impl Store for RedisStore {
         for (file, n) in super::download_counts(events) {
             pipe.incr(self.keys.downloads(file), n).ignore();
         }
-        pipe.query_async::<()>(&mut self.conn.clone())
+        pipe.query_async::<()>(&mut self.conn()?)
             .await
             .map_err(unavailable)
     }
@@ -634,7 +649,7 @@ impl Store for RedisStore {
             .arg("+")
             .arg("COUNT")
             .arg(limit)
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;
         reply
@@ -655,8 +670,7 @@ impl Store for RedisStore {
 
     async fn downloads(&self, id: &FileId) -> Result<u64, StoreError> {
         let n: Option<u64> = self
-            .conn
-            .clone()
+            .conn()?
             .get(self.keys.downloads(id))
             .await
             .map_err(unavailable)?;

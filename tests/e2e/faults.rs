@@ -164,9 +164,14 @@ fn redis_killed_under_load_fails_closed_and_recovers_without_restart() {
         recovery < Duration::from_secs(1),
         "recovered after {recovery:?}"
     );
-    assert_eq!(
-        crate::support::http::get(s.app.admin_port, "/readyz", &[]).status,
-        200
+    // Readiness follows within the same second (each listener thread reconnects on its own).
+    let ready_again = Instant::now();
+    crate::support::eventually("readyz to recover", Duration::from_secs(1), || {
+        (crate::support::http::get(s.app.admin_port, "/readyz", &[]).status == 200).then_some(())
+    });
+    eprintln!(
+        "readyz recovered {:?} after decisions did",
+        ready_again.elapsed()
     );
     drop(revived);
 }
