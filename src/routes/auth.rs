@@ -5,13 +5,11 @@
 //! storage path and response headers for nginx), 401, 403, or 503 when it cannot decide in
 //! time. It never answers anything else, and never 200 in doubt.
 
-use std::time::Duration;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-
-use std::net::IpAddr;
-use std::time::Instant;
 
 use crate::disposition;
 use crate::links::LinkKeys;
