@@ -15,6 +15,7 @@ use crate::disposition::{self, DispositionKind};
 use crate::error::{AdminError, ErrorBody};
 use crate::filenames;
 use crate::links::LinkKeys;
+use crate::paths::StoragePath;
 use crate::state::{Schema, Shared, event};
 use crate::storage::{Storage, UploadError};
 use crate::store::{EventKind, FileChange, FileRecord, SessionRecord, Visibility, Written};
@@ -195,6 +196,15 @@ pub fn public_url(prefix: &str, user: &UserToken, file: &FileToken, filename: &s
     )
 }
 
+/// Removes bytes no record points at any more. The deletion (or the failed upload) is already
+/// in force in the store, so a failure here cannot be undone or retried through the API: it
+/// is logged for the operator, with the path to remove by hand.
+async fn remove_bytes(config: &AdminConfig, path: &StoragePath) {
+    if let Err(e) = config.storage.remove(path).await {
+        tracing::error!(error = %e, path = path.as_str(), "Could not remove bytes no record points at; remove them by hand.");
+    }
+}
+
 /// The owner's current URL of a file.
 async fn url_of(
     shared: &Shared,
@@ -306,9 +316,7 @@ async fn delete_user(
         .await?
         .ok_or(AdminError::NotFound("user"))?;
     for p in &deleted.files {
-        if let Err(e) = config.storage.remove(p).await {
-            tracing::error!(error = %e, path = p.as_str(), "Could not remove the bytes of a deleted file.");
-        }
+        remove_bytes(&config, p).await;
     }
     shared.audit.record(event(
         EventKind::DeleteUser,
@@ -473,9 +481,7 @@ async fn upload(
     let registered = shared.store.insert_file(&record).await;
     if !matches!(registered, Ok(Written::Done)) {
         // Unregistered bytes are unreachable; remove them so nothing is left behind.
-        if let Err(e) = config.storage.remove(&stored.storage_path).await {
-            tracing::error!(error = %e, file_id = %file_id, "Could not remove the bytes of a failed upload.");
-        }
+        remove_bytes(&config, &stored.storage_path).await;
     }
     match registered? {
         Written::Done => {}
@@ -627,11 +633,7 @@ async fn delete_file(
         .delete_file(&id)
         .await?
         .ok_or(AdminError::NotFound("file"))?;
-    config
-        .storage
-        .remove(&f.storage_path)
-        .await
-        .map_err(AdminError::Storage)?;
+    remove_bytes(&config, &f.storage_path).await;
     shared.audit.record(event(
         EventKind::DeleteFile,
         Some(&f.owner),
