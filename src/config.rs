@@ -244,18 +244,8 @@ impl Settings {
             ));
         }
         let url = &self.store.url;
-        if !(url.starts_with("embedded:")
-            || url.starts_with("redis://")
-            || url.starts_with("rediss://")
-            || url.starts_with("redis+unix://"))
-        {
-            problems.push(format!(
-                "store.url: {url:?} must start with redis://, rediss://, redis+unix:// or embedded:"
-            ));
-        }
-        if url == "embedded:" {
-            problems
-                .push("store.url: embedded: needs a path, e.g. embedded:./var/mediagate.db".into());
+        if let Err(why) = crate::store::check_url(url) {
+            problems.push(format!("store.url: {url:?}: {why}"));
         }
         if self.store.prefix.is_empty() || self.store.prefix.contains(char::is_whitespace) {
             problems.push("store.prefix: must be non-empty and have no spaces".into());

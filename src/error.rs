@@ -45,7 +45,7 @@ pub enum AdminError {
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict => Self::Conflict,
+            StoreError::Conflict | StoreError::Busy => Self::Conflict,
             StoreError::Change(crate::store::ChangeError::TooManyGrants) => Self::TooManyGrants,
             StoreError::Cursor => {
                 Self::InvalidInput("after: not a cursor from GET /v1/events".into())

@@ -214,7 +214,8 @@ async fn decide(
         Ok(Err(e)) => {
             shared.metrics.store_errors.inc();
             if let Some(held) = STORE_WARNING.allow() {
-                tracing::warn!(error = %e, suppressed = held, "Store lookup failed; answering 503.");
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                tracing::warn!(error = %e, cause, suppressed = held, "Store lookup failed; answering 503.");
             }
             return (unavailable(), "unavailable");
         }

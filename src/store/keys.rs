@@ -18,6 +18,13 @@
 //! | `{p}:ugrants:{user_id}` | set | ids of files shared with the user |
 //! | `{p}:dl:{file_id}` | string | download counter |
 //! | `{p}:events` | stream | audit events, capped (`XADD MAXLEN ~`) |
+//! | `{p}:lock:user:{user_id}`, `{p}:lock:file:{file_id}` | string | a writer's lease, with a TTL |
+//! | `{p}:upend:{user_id}` | string | JSON user change in progress (see `redis::intent`) |
+//! | `{p}:fpend:{file_id}` | string | JSON file change in progress |
+//!
+//! Every script and transaction touches one key, so the layout works unchanged on Redis
+//! Cluster: no hash tags, no cross-slot operation. Changes that span keys are ordered steps
+//! under a lease, recorded first as an intent that any later writer completes.
 
 use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 
@@ -67,9 +74,17 @@ impl Keys {
     pub fn user_sessions(&self, id: &UserId) -> String {
         format!("{}:usess:{}", self.prefix, id.as_str())
     }
-    /// The part of a session key before the hash, for scripts that delete by index.
-    pub fn session_prefix(&self) -> String {
-        format!("{}:sess:", self.prefix)
+    pub fn user_lock(&self, id: &UserId) -> String {
+        format!("{}:lock:user:{}", self.prefix, id.as_str())
+    }
+    pub fn file_lock(&self, id: &FileId) -> String {
+        format!("{}:lock:file:{}", self.prefix, id.as_str())
+    }
+    pub fn user_intent(&self, id: &UserId) -> String {
+        format!("{}:upend:{}", self.prefix, id.as_str())
+    }
+    pub fn file_intent(&self, id: &FileId) -> String {
+        format!("{}:fpend:{}", self.prefix, id.as_str())
     }
     pub fn user_grants(&self, id: &UserId) -> String {
         format!("{}:ugrants:{}", self.prefix, id.as_str())

@@ -219,8 +219,8 @@ pub enum StoreError {
     },
     #[error("store schema version {found} is newer than this binary supports ({supported})")]
     SchemaTooNew { found: u32, supported: u32 },
-    #[error("another process holds the migration lock")]
-    MigrationLocked,
+    #[error("another writer holds the lease on this record or on the migration; try again")]
+    Busy,
     #[error("a record with this id or token already exists")]
     Conflict,
     #[error("invalid store URL: {0}")]
@@ -367,13 +367,34 @@ pub(crate) fn download_counts(events: &[Event]) -> Vec<(&FileId, u64)> {
     counts
 }
 
-/// Opens the store named by `store.url`: `redis://…`, `rediss://…`, `redis+unix://…`,
-/// `embedded:PATH`, or `embedded::memory:` (in memory, for tests).
+/// The schemes `store.url` accepts, for messages.
+const SCHEMES: &str =
+    "redis://, rediss://, redis+unix://, redis+sentinel://, redis+cluster:// or embedded:PATH";
+
+/// Checks `store.url` without opening anything, so a bad URL stops start-up with one line.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if let Some(path) = url.strip_prefix("embedded:") {
+        if path.is_empty() {
+            return Err("embedded: needs a path, e.g. embedded:./var/mediagate.db".into());
+        }
+        return Ok(());
+    }
+    if !url.starts_with("redis") {
+        return Err(format!("must start with {SCHEMES}"));
+    }
+    redis::conn::Target::parse(url)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Opens the store named by `store.url`: one of [`SCHEMES`], or `embedded::memory:` (in
+/// memory, for tests).
 pub async fn open(
     url: &str,
     prefix: &str,
     timeout: std::time::Duration,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    check_url(url).map_err(StoreError::Url)?;
     if let Some(path) = url.strip_prefix("embedded:") {
         let store = if path == ":memory:" {
             embedded::EmbeddedStore::in_memory()?
@@ -382,15 +403,7 @@ pub async fn open(
         };
         return Ok(Arc::new(store));
     }
-    if url.starts_with("redis://")
-        || url.starts_with("rediss://")
-        || url.starts_with("redis+unix://")
-    {
-        return Ok(Arc::new(redis::RedisStore::new(url, prefix, timeout)?));
-    }
-    Err(StoreError::Url(
-        "expected redis://, rediss://, redis+unix:// or embedded:PATH".into(),
-    ))
+    Ok(Arc::new(redis::RedisStore::new(url, prefix, timeout)?))
 }
 
 /// Parses a JSON record read from the store under `key`.

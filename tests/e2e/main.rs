@@ -39,3 +39,4 @@ mod sharing;
 mod soak;
 mod sources;
 mod tokens;
+mod topologies;

@@ -1,5 +1,5 @@
-//! A decision costs one store round trip: the token pair and the session in one pipeline of
-//! GETs, counted with Redis' own INFO commandstats. Audit events are written apart from
+//! A decision costs one store command: the token pair and the session in one MGET, counted
+//! with Redis' own INFO commandstats. Audit events are written apart from
 //! decisions, in batched pipelines.
 
 use std::collections::BTreeMap;
@@ -41,7 +41,7 @@ fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTree
 }
 
 #[test]
-fn a_decision_is_one_pipeline_of_three_gets() {
+fn a_decision_is_one_mget() {
     let s = Stack::start(StoreKind::Redis);
     let f = fixture(&s);
     // Let the audit writer flush what the setup produced.
@@ -52,23 +52,23 @@ fn a_decision_is_one_pipeline_of_three_gets() {
         assert_eq!(s.get(&f.alice_url, Some(&f.alice)).status, 200);
     }
     let reads = delta(&before, &commandstats(&s));
-    assert_eq!(reads.get("get").copied(), Some(3 * n), "{reads:?}");
+    assert_eq!(reads.get("mget").copied(), Some(n), "{reads:?}");
     // Nothing else on the decision path: no script, no second lookup, no writes, except the
     // audit log's batched stream appends and download counters.
     let others: Vec<&String> = reads
         .keys()
-        .filter(|k| !["get", "xadd", "incrby"].contains(&k.as_str()))
+        .filter(|k| !["mget", "xadd", "incrby"].contains(&k.as_str()))
         .collect();
     assert!(others.is_empty(), "{reads:?}");
 
-    // Anonymous decisions read two keys (no session key to look up).
+    // Anonymous decisions too (with two keys: no session to look up).
     std::thread::sleep(Duration::from_millis(300));
     let before = commandstats(&s);
     for _ in 0..n {
         assert_eq!(s.get(&f.alice_url, None).status, 401);
     }
     let reads = delta(&before, &commandstats(&s));
-    assert_eq!(reads.get("get").copied(), Some(2 * n), "{reads:?}");
+    assert_eq!(reads.get("mget").copied(), Some(n), "{reads:?}");
 
     // Malformed paths never reach the store.
     std::thread::sleep(Duration::from_millis(300));
@@ -77,5 +77,5 @@ fn a_decision_is_one_pipeline_of_three_gets() {
         assert_eq!(s.get("/media/not/a/valid/path", Some(&f.alice)).status, 403);
     }
     let reads = delta(&before, &commandstats(&s));
-    assert_eq!(reads.get("get"), None, "{reads:?}");
+    assert_eq!(reads.get("mget"), None, "{reads:?}");
 }

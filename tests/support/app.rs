@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::http::{self, Response};
 use super::nginx::{self, Nginx};
 use super::redis::RedisServer;
+use super::topology::{RedisCluster, SentinelSet};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
@@ -172,12 +173,18 @@ impl Drop for MediaGate {
 pub enum StoreKind {
     Embedded,
     Redis,
+    /// Three masters with a replica each.
+    Cluster,
+    /// A master and a replica behind three Sentinels.
+    Sentinel,
 }
 
 /// redis (for `StoreKind::Redis`) + mediagate + nginx.
 pub struct Stack {
     pub dir: tempfile::TempDir,
     pub redis: Option<RedisServer>,
+    pub cluster: Option<RedisCluster>,
+    pub sentinel: Option<SentinelSet>,
     pub app: MediaGate,
     pub nginx: Nginx,
     pub storage_root: PathBuf,
@@ -209,6 +216,7 @@ impl Stack {
         let storage_root = dir.path().join("media");
         std::fs::create_dir_all(&storage_root).expect("storage root");
         let store_given = env.iter().any(|(k, _)| k == "MEDIAGATE__STORE__URL");
+        let (mut cluster, mut sentinel) = (None, None);
         let redis = match kind {
             // A test may point the store elsewhere (e.g. at a proxy in front of its Redis).
             _ if store_given => None,
@@ -216,6 +224,18 @@ impl Stack {
                 let r = RedisServer::start(&dir.path().join("redis"));
                 env.push(("MEDIAGATE__STORE__URL".into(), r.url()));
                 Some(r)
+            }
+            StoreKind::Cluster => {
+                let c = RedisCluster::start(&dir.path().join("cluster"));
+                env.push(("MEDIAGATE__STORE__URL".into(), c.url()));
+                cluster = Some(c);
+                None
+            }
+            StoreKind::Sentinel => {
+                let set = SentinelSet::start(&dir.path().join("sentinel"));
+                env.push(("MEDIAGATE__STORE__URL".into(), set.url()));
+                sentinel = Some(set);
+                None
             }
             StoreKind::Embedded => {
                 env.push((
@@ -255,6 +275,8 @@ impl Stack {
         Self {
             dir,
             redis,
+            cluster,
+            sentinel,
             app,
             nginx,
             storage_root,

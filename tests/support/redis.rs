@@ -7,16 +7,43 @@ use std::time::Duration;
 pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
+    /// Given after the defaults (a cluster node's or a replica's settings).
+    args: Vec<String>,
+    /// A config file given first (a sentinel's, which Sentinel rewrites as it learns).
+    conf: Option<PathBuf>,
     child: Option<Child>,
 }
 
 impl RedisServer {
     /// Starts a server whose files live in `dir` (created if needed).
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// As `start`, with more `redis-server` arguments.
+    pub fn start_with(dir: &Path, args: &[&str]) -> Self {
         std::fs::create_dir_all(dir).expect("redis dir");
         let mut server = Self {
             port: 0,
             dir: dir.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            conf: None,
+            child: None,
+        };
+        server.spawn_on_free_port();
+        server
+    }
+
+    /// A Sentinel in `dir` with `conf` as its (writable) configuration.
+    pub fn start_sentinel(dir: &Path, conf: &str) -> Self {
+        std::fs::create_dir_all(dir).expect("sentinel dir");
+        let path = dir.join("sentinel.conf");
+        std::fs::write(&path, conf).expect("sentinel.conf");
+        let mut server = Self {
+            port: 0,
+            dir: dir.to_path_buf(),
+            args: vec!["--sentinel".into()],
+            conf: Some(path),
             child: None,
         };
         server.spawn_on_free_port();
@@ -29,6 +56,8 @@ impl RedisServer {
         let mut server = Self {
             port,
             dir: dir.to_path_buf(),
+            args: Vec::new(),
+            conf: None,
             child: None,
         };
         for _ in 0..50 {
@@ -60,6 +89,7 @@ impl RedisServer {
     fn spawn(&mut self) -> bool {
         let bin = super::require("redis-server");
         let child = Command::new(bin)
+            .args(self.conf.iter())
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--dir", &self.dir.to_string_lossy()])
             .args([
@@ -71,6 +101,7 @@ impl RedisServer {
                 "",
             ])
             .args(["--logfile", "redis.log", "--protected-mode", "no"])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -90,6 +121,14 @@ impl RedisServer {
     /// Runs one command over RESP and returns the raw reply, or `None` if unreachable.
     pub fn command(&self, args: &[&str]) -> Option<String> {
         command_on(self.port, args)
+    }
+
+    /// The value of `field` in `INFO section`, e.g. `role` in `replication`.
+    pub fn info(&self, section: &str, field: &str) -> Option<String> {
+        let raw = self.command(&["INFO", section])?;
+        raw.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .map(|v| v.trim().to_owned())
     }
 
     /// Kills the server at once (SIGKILL): what a crash or an OOM kill does.

@@ -1,0 +1,398 @@
+//! Connections to the three Redis deployments mediagate supports, behind one
+//! [`ConnectionLike`], so the store's commands and scripts are written once:
+//!
+//! - one server: `redis://`, `rediss://`, `redis+unix://` (redis-rs `ConnectionManager`);
+//! - Redis Cluster: `redis+cluster://[user:pass@]host:port[,host:port…]`, any reachable
+//!   seeds; the client learns the slot map and follows failovers (redis-rs cluster-async);
+//! - Sentinel: `redis+sentinel://[user:pass@]host:port[,host:port…]/master-name[/db]`: the
+//!   sentinels are asked for the current master, and asked again (and the command sent once
+//!   more) after a connection error or a `READONLY` answer from a demoted master, so a
+//!   failover costs the requests made while no master exists, which the auth listener answers
+//!   with 503, never with a stale grant.
+//!
+//! Every connection is made lazily: mediagate starts, unready, while Redis is down.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
+use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{
+    AsyncConnectionConfig, Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture,
+    ServerErrorKind, Value,
+};
+
+/// What a `store.url` names, checked without connecting.
+pub enum Target {
+    Single(redis::Client),
+    Cluster(Box<ClusterClient>),
+    Sentinel(Arc<Sentinel>),
+}
+
+/// The sentinels, and the master name they watch.
+pub struct Sentinel {
+    /// Asked only to find the master; a mutex because redis-rs needs `&mut` for that.
+    client: tokio::sync::Mutex<SentinelClient>,
+}
+
+/// A URL that is not one of the forms above, with the reason in words.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadUrl(pub String);
+
+impl Target {
+    /// Parses `url`; nothing is sent.
+    pub fn parse(url: &str) -> Result<Self, BadUrl> {
+        if let Some(rest) = url.strip_prefix("redis+cluster://") {
+            let (auth, hosts) = split_auth(rest);
+            let hosts = hosts.trim_end_matches('/');
+            let seeds = host_list(hosts, "redis+cluster")?
+                .into_iter()
+                .map(|h| format!("redis://{auth}{h}"))
+                .collect::<Vec<_>>();
+            // A node that refuses connections a few times is dropped from the client's map until
+            // the next topology refresh, which then finds the promoted replica; by default the
+            // client would keep dialling a dead master for ever.
+            let client = ClusterClientBuilder::new(seeds)
+                .max_connection_attempts(std::num::NonZeroUsize::MIN.saturating_add(2))
+                .build()
+                .map_err(|e| BadUrl(format!("redis+cluster URL: {e}")))?;
+            return Ok(Self::Cluster(Box::new(client)));
+        }
+        if let Some(rest) = url.strip_prefix("redis+sentinel://") {
+            let (auth, rest) = split_auth(rest);
+            let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let mut parts = path.trim_end_matches('/').splitn(2, '/');
+            let master = parts.next().unwrap_or_default();
+            if master.is_empty() {
+                return Err(BadUrl(
+                    "redis+sentinel URL needs the master's name: redis+sentinel://host:port/NAME"
+                        .into(),
+                ));
+            }
+            let mut builder = SentinelClientBuilder::new(
+                host_list(hosts, "redis+sentinel")?
+                    .into_iter()
+                    .map(|h| {
+                        let (host, port) = h.rsplit_once(':').unwrap_or((h, "26379"));
+                        let port = port.parse::<u16>().map_err(|_| {
+                            BadUrl(format!("redis+sentinel URL: bad port in {h:?}"))
+                        })?;
+                        Ok(ConnectionAddr::Tcp(host.to_owned(), port))
+                    })
+                    .collect::<Result<Vec<_>, BadUrl>>()?,
+                master,
+                SentinelServerType::Master,
+            )
+            .map_err(|e| BadUrl(format!("redis+sentinel URL: {e}")))?;
+            if let Some(db) = parts.next() {
+                let db = db
+                    .parse::<i64>()
+                    .map_err(|_| BadUrl(format!("redis+sentinel URL: bad database {db:?}")))?;
+                builder = builder.set_client_to_redis_db(db);
+            }
+            let (user, pass) = credentials(auth);
+            if let Some(user) = user {
+                builder = builder.set_client_to_redis_username(user);
+            }
+            if let Some(pass) = pass {
+                builder = builder.set_client_to_redis_password(pass);
+            }
+            let client = builder
+                .build()
+                .map_err(|e| BadUrl(format!("redis+sentinel URL: {e}")))?;
+            return Ok(Self::Sentinel(Arc::new(Sentinel {
+                client: tokio::sync::Mutex::new(client),
+            })));
+        }
+        let client = redis::Client::open(url).map_err(|e| BadUrl(e.to_string()))?;
+        Ok(Self::Single(client))
+    }
+
+    /// A connection that connects on first use and reconnects by itself. Every command is bound
+    /// by `timeout`, so a stalled server is an error, never a hang.
+    pub fn connect_lazy(&self, timeout: Duration) -> Result<Conn, RedisError> {
+        Ok(match self {
+            Self::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(500))
+                    .set_number_of_retries(2);
+                Conn::Single(ConnectionManager::new_lazy_with_config(
+                    client.clone(),
+                    config,
+                )?)
+            }
+            Self::Cluster(client) => {
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                Conn::Cluster(client.get_pending_async_connection_with_config(config))
+            }
+            Self::Sentinel(sentinel) => Conn::Sentinel(SentinelConn {
+                sentinel: sentinel.clone(),
+                master: Arc::new(Mutex::new(None)),
+                timeout,
+            }),
+        })
+    }
+
+    /// `"redis"`, `"redis-cluster"` or `"redis-sentinel"`, for logs and health output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Single(_) => "redis",
+            Self::Cluster(_) => "redis-cluster",
+            Self::Sentinel(_) => "redis-sentinel",
+        }
+    }
+}
+
+/// `user:pass@hosts` → (`user:pass@`, `hosts`).
+fn split_auth(rest: &str) -> (&str, &str) {
+    match rest.rfind('@') {
+        Some(i) => (&rest[..=i], &rest[i + 1..]),
+        None => ("", rest),
+    }
+}
+
+/// `user:pass@` → (user, pass), each absent when empty.
+fn credentials(auth: &str) -> (Option<String>, Option<String>) {
+    let auth = auth.trim_end_matches('@');
+    if auth.is_empty() {
+        return (None, None);
+    }
+    let (user, pass) = auth.split_once(':').unwrap_or(("", auth));
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    (
+        Some(user).filter(|u| !u.is_empty()).map(decode),
+        Some(pass).filter(|p| !p.is_empty()).map(decode),
+    )
+}
+
+fn host_list<'a>(hosts: &'a str, scheme: &str) -> Result<Vec<&'a str>, BadUrl> {
+    let list: Vec<&str> = hosts.split(',').map(str::trim).collect();
+    if list.iter().any(|h| h.is_empty() || h.contains('/')) {
+        return Err(BadUrl(format!(
+            "{scheme} URL needs a comma-separated list of host:port, got {hosts:?}"
+        )));
+    }
+    Ok(list)
+}
+
+/// One connection, whatever the deployment. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+    Sentinel(SentinelConn),
+}
+
+/// The connection to whichever server the sentinels last named master.
+#[derive(Clone)]
+pub struct SentinelConn {
+    sentinel: Arc<Sentinel>,
+    /// `None` until first use and after an error that may mean a failover.
+    master: Arc<Mutex<Option<MultiplexedConnection>>>,
+    timeout: Duration,
+}
+
+impl SentinelConn {
+    async fn master(&self) -> Result<MultiplexedConnection, RedisError> {
+        if let Some(conn) = self.cached() {
+            return Ok(conn);
+        }
+        let resolve = async {
+            let client = self.sentinel.client.lock().await.async_get_client().await?;
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(self.timeout))
+                .set_response_timeout(Some(self.timeout));
+            client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+        };
+        let conn = tokio::time::timeout(self.timeout, resolve)
+            .await
+            .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+        if let Ok(mut slot) = self.master.lock() {
+            *slot = Some(conn.clone());
+        }
+        Ok(conn)
+    }
+
+    fn cached(&self) -> Option<MultiplexedConnection> {
+        self.master.lock().ok().and_then(|m| m.clone())
+    }
+
+    /// Runs `send` on the master. After an error that can mean the master moved (connection
+    /// lost or refused, `READONLY` from a demoted master), asks the sentinels again and tries
+    /// once more: a request never waits for a second failover, and never goes to a replica.
+    async fn run<T, F, Fut>(&self, mut send: F) -> Result<T, RedisError>
+    where
+        F: FnMut(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        let mut retried = false;
+        loop {
+            let result = match self.master().await {
+                Ok(conn) => send(conn).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if moved(&e) => {
+                    if let Ok(mut slot) = self.master.lock() {
+                        *slot = None;
+                    }
+                    if retried {
+                        return Err(e);
+                    }
+                    retried = true;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// An error after which the master may be elsewhere. Timeouts are not among them: the
+/// server may be busy, and a timed-out write may yet be applied.
+fn moved(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown)
+        )
+}
+
+impl Conn {
+    /// The values of `keys`, in order, in one round trip: one `MGET`, or on a cluster one
+    /// `GET` per key sent together. (redis-rs splits a cross-slot `MGET` itself, but after a
+    /// node was lost its split answers can come back miscounted for good; seen with 1.8.)
+    pub async fn get_many(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
+        match self {
+            Self::Cluster(c) => {
+                futures_util::future::try_join_all(keys.iter().map(|k| {
+                    let mut c = c.clone();
+                    async move { redis::cmd("GET").arg(*k).query_async(&mut c).await }
+                }))
+                .await
+            }
+            _ => redis::cmd("MGET").arg(keys).query_async(self).await,
+        }
+    }
+
+    /// Deletes `keys` in one round trip, as [`Conn::get_many`] reads them.
+    pub async fn del_many(&mut self, keys: &[String]) -> Result<(), RedisError> {
+        match self {
+            Self::Cluster(c) => {
+                futures_util::future::try_join_all(keys.iter().map(|k| {
+                    let mut c = c.clone();
+                    async move { redis::cmd("DEL").arg(k).query_async::<i64>(&mut c).await }
+                }))
+                .await?;
+                Ok(())
+            }
+            _ => redis::cmd("DEL").arg(keys).query_async(self).await,
+        }
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Sentinel(s) => Box::pin(async move {
+                s.run(|mut conn| async move { conn.req_packed_command(cmd).await })
+                    .await
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(s) => Box::pin(async move {
+                s.run(|mut conn| async move {
+                    conn.req_packed_commands(pipeline, offset, count).await
+                })
+                .await
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+            Self::Sentinel(s) => s.cached().map(|c| c.get_db()).unwrap_or(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_documented_form() {
+        for ok in [
+            "redis://127.0.0.1:6379/0",
+            "redis+unix:///run/redis.sock",
+            "redis+cluster://10.0.0.1:7000,10.0.0.2:7000",
+            "redis+cluster://:secret@10.0.0.1:7000/",
+            "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster",
+            "redis+sentinel://user:p%40ss@10.0.0.1:26379/mymaster/2",
+            "redis+sentinel://10.0.0.1/mymaster",
+        ] {
+            assert!(Target::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_forms_with_a_reason() {
+        for (bad, says) in [
+            ("redis+sentinel://10.0.0.1:26379", "master's name"),
+            ("redis+sentinel://10.0.0.1:26379/", "master's name"),
+            ("redis+sentinel://10.0.0.1:x/m", "bad port"),
+            ("redis+sentinel://10.0.0.1:26379/m/x", "bad database"),
+            (
+                "redis+cluster://10.0.0.1:7000,,10.0.0.2:7000",
+                "comma-separated",
+            ),
+            ("redis+cluster://", "comma-separated"),
+        ] {
+            match Target::parse(bad) {
+                Err(BadUrl(m)) => assert!(m.contains(says), "{bad}: {m}"),
+                Ok(_) => panic!("{bad} accepted"),
+            }
+        }
+    }
+
+    #[test]
+    fn credentials_are_percent_decoded() {
+        assert_eq!(
+            credentials("u:p%40ss@"),
+            (Some("u".into()), Some("p@ss".into()))
+        );
+        assert_eq!(credentials(":pw@"), (None, Some("pw".into())));
+        assert_eq!(credentials(""), (None, None));
+    }
+}

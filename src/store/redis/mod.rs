@@ -1,0 +1,788 @@
+//! The Redis store, for several replicas of mediagate sharing one keyspace, on one Redis
+//! server, a Sentinel-watched master, or a Redis Cluster (see [`conn`]).
+//!
+//! One connection per thread, created lazily so that mediagate starts, unready, while Redis is
+//! still down, and reconnects by itself. The decision's read is one round trip (`MGET`). Every script
+//! touches a single key, so nothing here needs two keys in one hash slot; writes that span
+//! keys take the record's lease ([`lease`]) and run as ordered, resumable steps ([`intent`]).
+
+pub mod conn;
+mod intent;
+mod lease;
+
+use std::time::Duration;
+
+use redis::{AsyncCommands, Script};
+
+use self::conn::{Conn, Target};
+use self::intent::{FileIntent, UserIntent};
+use self::lease::Lease;
+use super::keys::Keys;
+use super::migrate;
+use super::{
+    DeletedUser, Event, FileChange, FileRecord, Lookup, SessionRecord, Store, StoreError,
+    StoredEvent, UserRecord, Written, decode, encode,
+};
+use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
+
+/// How long a migration lock is held before another process may take over a crashed run.
+const MIGRATION_LOCK: Duration = Duration::from_secs(30);
+
+pub struct RedisStore {
+    target: Target,
+    timeout: Duration,
+    /// One connection per thread. A connection's driver task runs on the runtime of the thread
+    /// that made it, so each actix worker talks to Redis without waking another thread: two
+    /// cross-thread wake-ups fewer per decision.
+    conns: thread_local::ThreadLocal<Conn>,
+    keys: Keys,
+    scripts: Scripts,
+}
+
+/// Scripts are hashed once; `invoke_async` uses EVALSHA and falls back to EVAL after a
+/// `SCRIPT FLUSH` or a restart of Redis. Each touches exactly one key.
+struct Scripts {
+    cas_set: Script,
+    cas_del: Script,
+    take: Script,
+    index_session: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            // ARGV: expected, new. Sets only over the expected value.
+            cas_set: Script::new(
+                r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+                  redis.call('SET', KEYS[1], ARGV[2])
+                  return 1",
+            ),
+            // ARGV: expected. Deletes only the expected value.
+            cas_del: Script::new(
+                r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+                  return redis.call('DEL', KEYS[1])",
+            ),
+            // Deletes and returns the value (GETDEL, which Redis < 6.2 lacks).
+            take: Script::new(
+                r"local v = redis.call('GET', KEYS[1])
+                  if v then redis.call('DEL', KEYS[1]) end
+                  return v",
+            ),
+            // KEYS: usess. ARGV: session key, ttl ms. The index outlives its longest session.
+            index_session: Script::new(
+                r"redis.call('SADD', KEYS[1], ARGV[1])
+                  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+                    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+                  end
+                  return 1",
+            ),
+        }
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    if e.is_timeout() {
+        StoreError::Timeout
+    } else {
+        StoreError::unavailable(e)
+    }
+}
+
+/// Lock-free readers retry this often when a concurrent change moves a record under them.
+const READ_ATTEMPTS: usize = 16;
+
+impl RedisStore {
+    /// Prepares the connections; nothing is sent until the first command.
+    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let target = Target::parse(url).map_err(|e| StoreError::Url(e.to_string()))?;
+        Ok(Self {
+            target,
+            timeout,
+            conns: thread_local::ThreadLocal::new(),
+            keys: Keys::new(prefix),
+            scripts: Scripts::new(),
+        })
+    }
+
+    /// This thread's connection, made (lazily: nothing is sent yet) on first use.
+    fn conn(&self) -> Result<Conn, StoreError> {
+        self.conns
+            .get_or_try(|| self.target.connect_lazy(self.timeout))
+            .cloned()
+            .map_err(StoreError::unavailable)
+    }
+
+    async fn apply_pending(&self, conn: &mut Conn) -> Result<Vec<u32>, StoreError> {
+        let version = self.version_on(conn).await?;
+        if version > migrate::CURRENT {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported: migrate::CURRENT,
+            });
+        }
+        let mut applied = Vec::new();
+        for m in migrate::pending(version) {
+            let now = crate::clock::now();
+            Script::new(m.redis_lua)
+                .key(self.keys.meta())
+                .arg(now)
+                .invoke_async::<i64>(conn)
+                .await
+                .map_err(unavailable)?;
+            // Recorded after the step, the version last (the two keys may be on different
+            // cluster nodes): a crash in between re-runs an idempotent step.
+            let _: () = conn
+                .hset(self.keys.migrations(), m.version, now)
+                .await
+                .map_err(unavailable)?;
+            let _: () = conn
+                .set(self.keys.schema(), m.version)
+                .await
+                .map_err(unavailable)?;
+            tracing::info!(version = m.version, name = m.name, "Applied migration.");
+            applied.push(m.version);
+        }
+        Ok(applied)
+    }
+
+    async fn version_on(&self, conn: &mut Conn) -> Result<u32, StoreError> {
+        let v: Option<u32> = conn.get(self.keys.schema()).await.map_err(unavailable)?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn cas_set(
+        &self,
+        conn: &mut Conn,
+        key: &str,
+        expected: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let done: i64 = self
+            .scripts
+            .cas_set
+            .key(key)
+            .arg(expected)
+            .arg(new)
+            .invoke_async(conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(done == 1)
+    }
+
+    async fn cas_del(
+        &self,
+        conn: &mut Conn,
+        key: &str,
+        expected: &str,
+    ) -> Result<bool, StoreError> {
+        let done: i64 = self
+            .scripts
+            .cas_del
+            .key(key)
+            .arg(expected)
+            .invoke_async(conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(done == 1)
+    }
+
+    /// Takes the user's lease and completes any change left behind.
+    async fn lock_user(&self, conn: &mut Conn, id: &UserId) -> Result<Lease, StoreError> {
+        let lease =
+            lease::acquire(conn, self.keys.user_lock(id), lease::LEASE, lease::WAIT).await?;
+        match self.settle_user(conn, &lease, id).await {
+            Ok(()) => Ok(lease),
+            Err(e) => {
+                lease::release(conn, lease).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes the file's lease and completes any change left behind, returning the record of
+    /// a deletion it completed.
+    async fn lock_file(
+        &self,
+        conn: &mut Conn,
+        id: &FileId,
+    ) -> Result<(Lease, Option<FileRecord>), StoreError> {
+        let lease =
+            lease::acquire(conn, self.keys.file_lock(id), lease::LEASE, lease::WAIT).await?;
+        match self.settle_file(conn, &lease, id).await {
+            Ok(deleted) => Ok((lease, deleted)),
+            Err(e) => {
+                lease::release(conn, lease).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        self.target.kind()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn schema_version(&self) -> Result<u32, StoreError> {
+        self.version_on(&mut self.conn()?).await
+    }
+
+    async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
+        let mut conn = self.conn()?;
+        // Another process migrating: wait for it, then find nothing left to do.
+        let lease = lease::acquire(
+            &mut conn,
+            self.keys.migrate_lock(),
+            MIGRATION_LOCK,
+            MIGRATION_LOCK,
+        )
+        .await?;
+        let result = self.apply_pending(&mut conn).await;
+        lease::release(&mut conn, lease).await;
+        result
+    }
+
+    async fn ensure_user(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+        now: i64,
+    ) -> Result<(UserRecord, bool), StoreError> {
+        let mut conn = self.conn()?;
+        let lease = self.lock_user(&mut conn, user_id).await?;
+        let result = async {
+            let key = self.keys.user(user_id);
+            let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+            if let Some(raw) = raw {
+                return Ok((decode(&key, &raw)?, false));
+            }
+            let record = UserRecord {
+                user_id: user_id.clone(),
+                token: fresh_token.clone(),
+                created_at: now,
+            };
+            let create = UserIntent::Create {
+                record: record.clone(),
+            };
+            self.begin_user(&mut conn, &lease, user_id, &create).await?;
+            Ok((record, true))
+        }
+        .await;
+        lease::release(&mut conn, lease).await;
+        result
+    }
+
+    async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError> {
+        let key = self.keys.user(user_id);
+        let raw: Option<String> = self.conn()?.get(&key).await.map_err(unavailable)?;
+        raw.map(|r| decode(&key, &r)).transpose()
+    }
+
+    async fn insert_file(&self, file: &FileRecord) -> Result<Written, StoreError> {
+        let mut conn = self.conn()?;
+        // The owner's lease: a deletion of the owner cannot miss this file.
+        let lease = self.lock_user(&mut conn, &file.owner).await?;
+        let result = async {
+            let exists: bool = conn
+                .exists(self.keys.user(&file.owner))
+                .await
+                .map_err(unavailable)?;
+            if !exists {
+                return Ok(Written::NoSuchUser);
+            }
+            let ftok = self.keys.file_token(&file.token);
+            let taken: bool = conn.exists(&ftok).await.map_err(unavailable)?;
+            if taken {
+                return Err(StoreError::Conflict);
+            }
+            lease.check()?;
+            // The id first, so a crash leaves at most an id that names no record; the token
+            // key, which grants access, last.
+            let fresh: bool = conn
+                .set_nx(self.keys.file(&file.file_id), file.token.as_str())
+                .await
+                .map_err(unavailable)?;
+            if !fresh {
+                return Err(StoreError::Conflict);
+            }
+            let _: () = conn
+                .sadd(self.keys.user_files(&file.owner), file.file_id.as_str())
+                .await
+                .map_err(unavailable)?;
+            lease.check()?;
+            let _: () = conn
+                .set(&ftok, encode(&ftok, file)?)
+                .await
+                .map_err(unavailable)?;
+            Ok(Written::Done)
+        }
+        .await;
+        lease::release(&mut conn, lease).await;
+        result
+    }
+
+    async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
+        Ok(self
+            .current_file(&mut self.conn()?, id)
+            .await?
+            .map(|(_, _, record)| record))
+    }
+
+    async fn lookup(
+        &self,
+        user_token: &UserToken,
+        file_token: &FileToken,
+        session: Option<&SessionKey>,
+    ) -> Result<Lookup, StoreError> {
+        let ukey = self.keys.user_token(user_token);
+        let fkey = self.keys.file_token(file_token);
+        let skey = session.map(|s| self.keys.session(s));
+        let mut keys = vec![ukey.as_str(), fkey.as_str()];
+        keys.extend(skey.as_deref());
+        let mut replies = self.conn()?.get_many(&keys).await.map_err(unavailable)?;
+        let session_raw = if skey.is_some() {
+            replies.pop().flatten()
+        } else {
+            None
+        };
+        let file_raw = replies.pop().flatten();
+        let user_raw = replies.pop().flatten();
+        let user_of_token = user_raw
+            .map(|u| {
+                UserId::parse(&u).map_err(|_| StoreError::Corrupt {
+                    key: ukey.clone(),
+                    source: serde::de::Error::custom("not a user id"),
+                })
+            })
+            .transpose()?;
+        Ok(Lookup {
+            user_of_token,
+            file: file_raw.map(|r| decode(&fkey, &r)).transpose()?,
+            session: match (&skey, session_raw) {
+                (Some(k), Some(r)) => Some(decode(k, &r)?),
+                _ => None,
+            },
+        })
+    }
+
+    async fn insert_session(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        now: i64,
+    ) -> Result<Written, StoreError> {
+        let mut conn = self.conn()?;
+        let lease = self.lock_user(&mut conn, &record.user_id).await?;
+        let result = async {
+            let exists: bool = conn
+                .exists(self.keys.user(&record.user_id))
+                .await
+                .map_err(unavailable)?;
+            if !exists {
+                return Ok(Written::NoSuchUser);
+            }
+            let skey = self.keys.session(key);
+            let ttl_ms = (record.expires_at - now).max(1) * 1000;
+            lease.check()?;
+            // Indexed before it exists, so "log out everywhere" always finds it.
+            let _: i64 = self
+                .scripts
+                .index_session
+                .key(self.keys.user_sessions(&record.user_id))
+                .arg(key.as_str())
+                .arg(ttl_ms)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            lease.check()?;
+            let _: () = redis::cmd("SET")
+                .arg(&skey)
+                .arg(encode(&skey, record)?)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(Written::Done)
+        }
+        .await;
+        lease::release(&mut conn, lease).await;
+        result
+    }
+
+    async fn delete_session(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let skey = self.keys.session(key);
+        let raw: Option<String> = self
+            .scripts
+            .take
+            .key(&skey)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let Some(raw) = raw else { return Ok(false) };
+        // The session is already gone (the revocation); the index entry is housekeeping.
+        if let Ok(record) = decode::<SessionRecord>(&skey, &raw) {
+            let _: Result<i64, _> = conn
+                .srem(self.keys.user_sessions(&record.user_id), key.as_str())
+                .await;
+        }
+        Ok(true)
+    }
+
+    async fn purge_expired(&self, _now: i64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn rotate_user_token(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let lease = self.lock_user(&mut conn, user_id).await?;
+        let result = async {
+            let key = self.keys.user(user_id);
+            let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+            let Some(raw) = raw else { return Ok(None) };
+            let old: UserRecord = decode(&key, &raw)?;
+            let rotate = UserIntent::Rotate {
+                from: old.token.clone(),
+                to: fresh_token.clone(),
+            };
+            self.begin_user(&mut conn, &lease, user_id, &rotate).await?;
+            Ok(Some(UserRecord {
+                token: fresh_token.clone(),
+                ..old
+            }))
+        }
+        .await;
+        lease::release(&mut conn, lease).await;
+        result
+    }
+
+    async fn update_file(
+        &self,
+        id: &FileId,
+        change: &FileChange,
+    ) -> Result<Option<FileRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        // A grant or revocation also holds the grantee's lease (users before files, always),
+        // so it cannot interleave with that user's deletion.
+        let grantee = match change {
+            FileChange::Grant(u) | FileChange::Revoke(u) => Some(u),
+            _ => None,
+        };
+        let user_lease = match grantee {
+            Some(u) => Some(self.lock_user(&mut conn, u).await?),
+            None => None,
+        };
+        let result = self.change_file(&mut conn, id, change).await;
+        if let Some(l) = user_lease {
+            lease::release(&mut conn, l).await;
+        }
+        result
+    }
+
+    async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let (lease, completed) = self.lock_file(&mut conn, id).await?;
+        let result = async {
+            if completed.is_some() {
+                return Ok(completed);
+            }
+            let Some((_, _, record)) = self.current_file(&mut conn, id).await? else {
+                return Ok(None);
+            };
+            let delete = FileIntent::Delete {
+                record: record.clone(),
+            };
+            self.begin_file(&mut conn, &lease, id, &delete).await?;
+            Ok(Some(record))
+        }
+        .await;
+        lease::release(&mut conn, lease).await;
+        result
+    }
+
+    async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError> {
+        let mut conn = self.conn()?;
+        let lease = self.lock_user(&mut conn, id).await?;
+        let result = self.delete_user_locked(&mut conn, &lease, id).await;
+        lease::release(&mut conn, lease).await;
+        result
+    }
+
+    async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError> {
+        let mut conn = self.conn()?;
+        let lease = self.lock_user(&mut conn, id).await?;
+        let result = self.delete_sessions_locked(&mut conn, &lease, id).await;
+        lease::release(&mut conn, lease).await;
+        result
+    }
+
+    async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let stream = self.keys.events();
+        let mut pipe = redis::pipe();
+        for e in events {
+            let json = encode(&stream, e)?;
+            pipe.cmd("XADD")
+                .arg(&stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(max_len)
+                .arg("*")
+                .arg("e")
+                .arg(json)
+                .ignore();
+        }
+        let conn = self.conn()?;
+        pipe.query_async::<()>(&mut conn.clone())
+            .await
+            .map_err(unavailable)?;
+        // Counters live in other slots than the stream: one command each, sent together.
+        let counts = super::download_counts(events);
+        futures_util::future::try_join_all(counts.into_iter().map(|(file, n)| {
+            let mut conn = conn.clone();
+            let key = self.keys.downloads(file);
+            async move { conn.incr::<_, _, i64>(key, n).await }
+        }))
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn events(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let start = match after {
+            None => "-".to_owned(),
+            Some(c) => {
+                let valid = super::parse_cursor(c).is_some();
+                if !valid {
+                    return Err(StoreError::Cursor);
+                }
+                format!("({c}")
+            }
+        };
+        let stream = self.keys.events();
+        let reply: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        reply
+            .into_iter()
+            .map(|(id, fields)| {
+                let json = fields
+                    .into_iter()
+                    .find(|(k, _)| k == "e")
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                Ok(StoredEvent {
+                    event: decode(&stream, &json)?,
+                    id,
+                })
+            })
+            .collect()
+    }
+
+    async fn downloads(&self, id: &FileId) -> Result<u64, StoreError> {
+        let n: Option<u64> = self
+            .conn()?
+            .get(self.keys.downloads(id))
+            .await
+            .map_err(unavailable)?;
+        Ok(n.unwrap_or(0))
+    }
+}
+
+impl RedisStore {
+    /// A file change under the file's lease (and, for grants, the caller holds the grantee's).
+    async fn change_file(
+        &self,
+        conn: &mut Conn,
+        id: &FileId,
+        change: &FileChange,
+    ) -> Result<Option<FileRecord>, StoreError> {
+        let (lease, _) = self.lock_file(conn, id).await?;
+        let result = async {
+            let Some((_, raw, old)) = self.current_file(conn, id).await? else {
+                return Ok(None);
+            };
+            let mut new = old.clone();
+            change.apply(&mut new)?;
+            if let FileChange::Rotate(_) = change {
+                let rotate = FileIntent::Rotate {
+                    from: old,
+                    to: new.clone(),
+                };
+                self.begin_file(conn, &lease, id, &rotate).await?;
+                return Ok(Some(new));
+            }
+            // One key changes: the record the decision reads. A grant is indexed before it
+            // takes effect, a revocation unindexed after, so the index (used to revoke
+            // everything a deleted user was given) never misses a grant.
+            if let FileChange::Grant(u) = change
+                && new.grants.contains(u)
+            {
+                lease.check()?;
+                let _: () = conn
+                    .sadd(self.keys.user_grants(u), id.as_str())
+                    .await
+                    .map_err(unavailable)?;
+            }
+            let ftok = self.keys.file_token(&old.token);
+            lease.check()?;
+            if !self
+                .cas_set(conn, &ftok, &raw, &encode(&ftok, &new)?)
+                .await?
+            {
+                return Err(StoreError::Conflict);
+            }
+            if let FileChange::Revoke(u) = change {
+                let _: () = conn
+                    .srem(self.keys.user_grants(u), id.as_str())
+                    .await
+                    .map_err(unavailable)?;
+            }
+            Ok(Some(new))
+        }
+        .await;
+        lease::release(conn, lease).await;
+        result
+    }
+
+    /// Access ends first: every session, then the token every URL of the user needs. The
+    /// record stays until the end, so a retry after a failure finds it and finishes.
+    async fn delete_user_locked(
+        &self,
+        conn: &mut Conn,
+        lease: &Lease,
+        id: &UserId,
+    ) -> Result<Option<DeletedUser>, StoreError> {
+        let key = self.keys.user(id);
+        let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+        let Some(raw) = raw else { return Ok(None) };
+        let user: UserRecord = decode(&key, &raw)?;
+        let sessions = self.delete_sessions_locked(conn, lease, id).await?;
+        lease.check()?;
+        self.cas_del(conn, &self.keys.user_token(&user.token), id.as_str())
+            .await?;
+        let mut deleted = DeletedUser {
+            files: Vec::new(),
+            sessions,
+        };
+        let owned: Vec<String> = conn
+            .smembers(self.keys.user_files(id))
+            .await
+            .map_err(unavailable)?;
+        for f in owned.iter().filter_map(|f| FileId::parse(f).ok()) {
+            lease.check()?;
+            if let Some(record) = self.delete_file(&f).await? {
+                deleted.files.push(record.storage_path);
+            }
+        }
+        let shared: Vec<String> = conn
+            .smembers(self.keys.user_grants(id))
+            .await
+            .map_err(unavailable)?;
+        for f in shared.iter().filter_map(|f| FileId::parse(f).ok()) {
+            lease.check()?;
+            self.change_file(conn, &f, &FileChange::Revoke(id.clone()))
+                .await?;
+        }
+        lease.check()?;
+        if !self.cas_del(conn, &key, &raw).await? {
+            return Err(StoreError::Conflict);
+        }
+        for index in [self.keys.user_files(id), self.keys.user_grants(id)] {
+            let _: () = conn.del(index).await.map_err(unavailable)?;
+        }
+        Ok(Some(deleted))
+    }
+
+    async fn delete_sessions_locked(
+        &self,
+        conn: &mut Conn,
+        lease: &Lease,
+        id: &UserId,
+    ) -> Result<u64, StoreError> {
+        let index = self.keys.user_sessions(id);
+        let members: Vec<String> = conn.smembers(&index).await.map_err(unavailable)?;
+        let sessions: Vec<String> = members
+            .iter()
+            .filter_map(|k| SessionKey::from_stored(k).ok())
+            .map(|k| self.keys.session(&k))
+            .collect();
+        lease.check()?;
+        if !sessions.is_empty() {
+            conn.del_many(&sessions).await.map_err(unavailable)?;
+        }
+        let _: () = conn.del(&index).await.map_err(unavailable)?;
+        Ok(members.len() as u64)
+    }
+
+    /// The file's current token, the raw record and the parsed record.
+    ///
+    /// Two reads (id → token, token → record), without a lease. A change between them shows
+    /// as a token that moved under us, and we read again; a change in progress is read from
+    /// its intent; only a missing id, or a token that stays put with no record and no intent,
+    /// means there is no file.
+    async fn current_file(
+        &self,
+        conn: &mut Conn,
+        id: &FileId,
+    ) -> Result<Option<(FileToken, String, FileRecord)>, StoreError> {
+        let key = self.keys.file(id);
+        let mut token: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+        for _ in 0..READ_ATTEMPTS {
+            let Some(current) = token else {
+                return Ok(None);
+            };
+            let parsed = FileToken::parse(&current).map_err(|_| StoreError::Corrupt {
+                key: key.clone(),
+                source: serde::de::Error::custom("not a file token"),
+            })?;
+            let ftok = self.keys.file_token(&parsed);
+            let raw: Option<String> = conn.get(&ftok).await.map_err(unavailable)?;
+            if let Some(raw) = raw {
+                let record = decode(&ftok, &raw)?;
+                return Ok(Some((parsed, raw, record)));
+            }
+            match self.file_intent(conn, id).await? {
+                Some(FileIntent::Rotate { to, .. }) => {
+                    let raw = encode(&ftok, &to)?;
+                    return Ok(Some((to.token.clone(), raw, to)));
+                }
+                Some(FileIntent::Delete { .. }) => return Ok(None),
+                None => {}
+            }
+            let again: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+            if again.as_deref() == Some(current.as_str()) {
+                return Ok(None);
+            }
+            token = again;
+        }
+        Err(StoreError::Conflict)
+    }
+}
