@@ -19,7 +19,7 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-on_both_stores!(admin_calls_need_the_bearer_token, |s| {
+on_every_store!(admin_calls_need_the_bearer_token, |s| {
     let port = s.app.admin_port;
     for (method, target) in [
         ("PUT", "/v1/users/alice"),
@@ -54,7 +54,7 @@ on_both_stores!(admin_calls_need_the_bearer_token, |s| {
     assert_eq!(r.status, 403);
 });
 
-on_both_stores!(users_are_idempotent_and_ids_are_validated, |s| {
+on_every_store!(users_are_idempotent_and_ids_are_validated, |s| {
     let first = s.admin("PUT", "/v1/users/alice@example.com", &[], b"");
     assert_eq!(first.status, 201);
     let again = s.admin("PUT", "/v1/users/alice@example.com", &[], b"");
@@ -69,7 +69,7 @@ on_both_stores!(users_are_idempotent_and_ids_are_validated, |s| {
     }
 });
 
-on_both_stores!(uploads_validate_and_leave_nothing_on_failure, |s| {
+on_every_store!(uploads_validate_and_leave_nothing_on_failure, |s| {
     s.user("alice");
     let r = s.admin(
         "POST",
@@ -174,7 +174,7 @@ fn oversized_uploads_get_413_and_leave_nothing() {
     );
 }
 
-on_both_stores!(sessions_are_validated, |s| {
+on_every_store!(sessions_are_validated, |s| {
     s.user("alice");
     let post = |body: &str| {
         s.admin(

@@ -28,7 +28,7 @@ fn all_events(s: &Stack) -> Vec<Value> {
     }
 }
 
-on_both_stores!(reads_and_changes_are_audited_and_downloads_counted, |s| {
+on_every_store!(reads_and_changes_are_audited_and_downloads_counted, |s| {
     let f = fixture(&s);
     let id = f.alice_upload["file_id"].as_str().unwrap().to_owned();
     for _ in 0..3 {

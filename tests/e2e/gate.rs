@@ -40,7 +40,7 @@ pub fn parts(url: &str) -> (String, String, String) {
     )
 }
 
-on_both_stores!(owner_gets_the_exact_bytes, |s| {
+on_every_store!(owner_gets_the_exact_bytes, |s| {
     let f = fixture(&s);
     let r = s.get(&f.alice_url, Some(&f.alice));
     assert_eq!(r.status, 200, "{}", s.logs());
@@ -60,7 +60,7 @@ on_both_stores!(owner_gets_the_exact_bytes, |s| {
     assert_eq!(f.alice_upload["content_type"], "text/plain");
 });
 
-on_both_stores!(head_and_range_are_served_by_nginx, |s| {
+on_every_store!(head_and_range_are_served_by_nginx, |s| {
     let f = fixture(&s);
     let r = s.media("HEAD", f.alice_url.as_bytes(), Some(&f.alice), &[]);
     assert_eq!(r.status, 200, "{}", s.logs());
@@ -99,7 +99,7 @@ on_both_stores!(head_and_range_are_served_by_nginx, |s| {
     assert_eq!(r.status, 403);
 });
 
-on_both_stores!(other_user_is_forbidden_and_anonymous_is_unauthorized, |s| {
+on_every_store!(other_user_is_forbidden_and_anonymous_is_unauthorized, |s| {
     let f = fixture(&s);
     let r = s.get(&f.alice_url, Some(&f.bob));
     assert_eq!(r.status, 403);
@@ -116,7 +116,7 @@ on_both_stores!(other_user_is_forbidden_and_anonymous_is_unauthorized, |s| {
     assert_eq!(s.get(&f.bob_url, Some(&f.bob)).body, BOB_BYTES);
 });
 
-on_both_stores!(expired_and_logged_out_sessions_are_unauthorized, |s| {
+on_every_store!(expired_and_logged_out_sessions_are_unauthorized, |s| {
     let f = fixture(&s);
     let short = s.session("alice", 1, &[]);
     assert_eq!(s.get(&f.alice_url, Some(&short)).status, 200);
@@ -135,7 +135,7 @@ on_both_stores!(expired_and_logged_out_sessions_are_unauthorized, |s| {
     assert_eq!(r.json()["error"]["code"], "session_not_found");
 });
 
-on_both_stores!(swapped_and_unknown_tokens_are_forbidden, |s| {
+on_every_store!(swapped_and_unknown_tokens_are_forbidden, |s| {
     let f = fixture(&s);
     let (au, af, an) = parts(&f.alice_url);
     let (bu, bf, bn) = parts(&f.bob_url);
@@ -159,7 +159,7 @@ on_both_stores!(swapped_and_unknown_tokens_are_forbidden, |s| {
     }
 });
 
-on_both_stores!(client_sent_original_headers_change_nothing, |s| {
+on_every_store!(client_sent_original_headers_change_nothing, |s| {
     let f = fixture(&s);
     // If nginx forwarded the client's X-Original-URI, mediagate would judge Bob's own file.
     let r = s.media(
@@ -184,7 +184,7 @@ on_both_stores!(client_sent_original_headers_change_nothing, |s| {
     assert_eq!(r.body, BOB_BYTES);
 });
 
-on_both_stores!(methods_other_than_get_and_head_are_refused, |s| {
+on_every_store!(methods_other_than_get_and_head_are_refused, |s| {
     let f = fixture(&s);
     for method in [
         "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "TRACE",
@@ -248,7 +248,7 @@ mod a_regex_location_cannot_shadow_the_media_prefix {
     }
 }
 
-on_both_stores!(active_content_is_an_attachment_under_a_sandbox, |s| {
+on_every_store!(active_content_is_an_attachment_under_a_sandbox, |s| {
     s.user("alice");
     let alice = s.session("alice", 600, &[]);
     for (name, ty) in [
@@ -275,7 +275,7 @@ on_both_stores!(active_content_is_an_attachment_under_a_sandbox, |s| {
     }
 });
 
-on_both_stores!(unicode_filenames_round_trip, |s| {
+on_every_store!(unicode_filenames_round_trip, |s| {
     s.user("alice");
     let alice = s.session("alice", 600, &[]);
     // "résumé ü 名前.pdf", percent-encoded in the query.

@@ -126,7 +126,7 @@ fn catalogue(u: &str, f: &str, n: &str, bob_f: &str, sp: &str) -> Vec<(Vec<u8>, 
     out
 }
 
-on_both_stores!(hostile_paths_never_leak, |s| {
+on_every_store!(hostile_paths_never_leak, |s| {
     let f = fixture(&s);
     std::fs::write(s.dir.path().join("secret.txt"), OUTSIDE).unwrap();
     let (u, fi, n) = parts(&f.alice_url);
@@ -177,7 +177,7 @@ on_both_stores!(hostile_paths_never_leak, |s| {
     );
 });
 
-on_both_stores!(a_symlink_under_the_storage_root_is_not_followed, |s| {
+on_every_store!(a_symlink_under_the_storage_root_is_not_followed, |s| {
     let f = fixture(&s);
     let outside = s.dir.path().join("secret.txt");
     std::fs::write(&outside, OUTSIDE).unwrap();
@@ -193,7 +193,7 @@ on_both_stores!(a_symlink_under_the_storage_root_is_not_followed, |s| {
 /// Request headers, the expected status, and what the case is about.
 type HeaderCase<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
 
-on_both_stores!(hostile_headers_and_cookies_change_nothing, |s| {
+on_every_store!(hostile_headers_and_cookies_change_nothing, |s| {
     let f = fixture(&s);
     let alice_cookie = format!("mediagate_session={}", f.alice);
     let bob_cookie = format!("mediagate_session={}", f.bob);
@@ -268,7 +268,7 @@ on_both_stores!(hostile_headers_and_cookies_change_nothing, |s| {
     }
 });
 
-on_both_stores!(filenames_never_inject_headers, |s| {
+on_every_store!(filenames_never_inject_headers, |s| {
     s.user("alice");
     let alice = s.session("alice", 600, &[]);
     for (query, fallback) in [

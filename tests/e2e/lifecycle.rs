@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crate::gate::{ALICE_BYTES, fixture};
 use crate::support::app::{Stack, StoreKind};
 
-on_both_stores!(data_survives_a_restart, |s| {
+on_every_store!(data_survives_a_restart, |s| {
     let mut s = s;
     let f = fixture(&s);
     s.app.restart();
@@ -22,7 +22,7 @@ on_both_stores!(data_survives_a_restart, |s| {
     assert_eq!(s.user("alice"), user_token);
 });
 
-on_both_stores!(mediagate_down_means_503_never_a_file, |s| {
+on_every_store!(mediagate_down_means_503_never_a_file, |s| {
     let mut s = s;
     let f = fixture(&s);
     s.app.kill();

@@ -1,12 +1,12 @@
 //! End-to-end tests: real nginx (configured by `mediagate nginx-config`), the real mediagate
-//! binary, and a real redis-server where the store is Redis. Every behaviour test runs on both
-//! stores.
+//! binary, and a real redis-server where the store is Redis. Every behaviour test runs on the
+//! embedded store, on one redis-server, and on a six-node Redis Cluster.
 
 #[path = "../support/mod.rs"]
 mod support;
 
-/// Runs one test body against a fresh stack on the embedded store and on Redis.
-macro_rules! on_both_stores {
+/// Runs one test body against a fresh stack on each store.
+macro_rules! on_every_store {
     ($name:ident, |$stack:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
@@ -19,6 +19,10 @@ macro_rules! on_both_stores {
             #[test]
             fn redis() {
                 run(crate::support::app::Stack::start(crate::support::app::StoreKind::Redis))
+            }
+            #[test]
+            fn cluster() {
+                run(crate::support::app::Stack::start(crate::support::app::StoreKind::Cluster))
             }
         }
     };

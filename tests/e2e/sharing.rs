@@ -13,7 +13,7 @@ fn file_id(f: &crate::gate::Fixture) -> String {
     f.alice_upload["file_id"].as_str().unwrap().to_owned()
 }
 
-on_both_stores!(grants_open_a_file_to_the_named_user_only, |s| {
+on_every_store!(grants_open_a_file_to_the_named_user_only, |s| {
     let f = fixture(&s);
     s.user("carol");
     let carol = s.session("carol", 600, &[]);
@@ -51,7 +51,7 @@ on_both_stores!(grants_open_a_file_to_the_named_user_only, |s| {
     );
 });
 
-on_both_stores!(visibility_and_disposition_are_changed_by_patch, |s| {
+on_every_store!(visibility_and_disposition_are_changed_by_patch, |s| {
     let f = fixture(&s);
     s.user("carol");
     let carol = s.session("carol", 600, &[]);

@@ -10,7 +10,7 @@ fn file_id(f: &crate::gate::Fixture) -> String {
     f.alice_upload["file_id"].as_str().unwrap().to_owned()
 }
 
-on_both_stores!(rotating_a_file_token_kills_the_old_url_at_once, |s| {
+on_every_store!(rotating_a_file_token_kills_the_old_url_at_once, |s| {
     let f = fixture(&s);
     let id = file_id(&f);
     let stored = s.storage_root.join(&id[..2]).join(&id);
@@ -40,7 +40,7 @@ on_both_stores!(rotating_a_file_token_kills_the_old_url_at_once, |s| {
     assert_eq!(r.json()["error"]["code"], "file_not_found");
 });
 
-on_both_stores!(rotating_a_user_token_kills_every_url_of_the_user, |s| {
+on_every_store!(rotating_a_user_token_kills_every_url_of_the_user, |s| {
     let f = fixture(&s);
     let second = s.upload("alice", "second.txt", "text/plain", b"second file");
     let old_urls = [
@@ -190,7 +190,12 @@ fn rotation_races_reads_on_redis() {
     rotation_races_reads(StoreKind::Redis);
 }
 
-on_both_stores!(deleting_a_file_kills_its_url_and_removes_its_bytes, |s| {
+#[test]
+fn rotation_races_reads_on_cluster() {
+    rotation_races_reads(StoreKind::Cluster);
+}
+
+on_every_store!(deleting_a_file_kills_its_url_and_removes_its_bytes, |s| {
     let f = fixture(&s);
     let id = file_id(&f);
     let stored = s.storage_root.join(&id[..2]).join(&id);
@@ -214,7 +219,7 @@ on_both_stores!(deleting_a_file_kills_its_url_and_removes_its_bytes, |s| {
     assert_eq!(s.get(&f.bob_url, Some(&f.bob)).body, BOB_BYTES);
 });
 
-on_both_stores!(deleting_a_user_removes_files_grants_and_sessions, |s| {
+on_every_store!(deleting_a_user_removes_files_grants_and_sessions, |s| {
     let f = fixture(&s);
     let bob_id = s.upload("bob", "shared.txt", "text/plain", b"bob shares this");
     let bob_file = bob_id["file_id"].as_str().unwrap().to_owned();
@@ -256,7 +261,7 @@ on_both_stores!(deleting_a_user_removes_files_grants_and_sessions, |s| {
     assert_eq!(s.get(&f.bob_url, Some(&f.bob)).body, BOB_BYTES);
 });
 
-on_both_stores!(logout_everywhere_ends_every_session, |s| {
+on_every_store!(logout_everywhere_ends_every_session, |s| {
     let f = fixture(&s);
     let second = s.session("alice", 600, &[]);
     let r = s.admin("DELETE", "/v1/users/alice/sessions", &[], b"");

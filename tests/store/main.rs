@@ -1,9 +1,11 @@
 //! The store contract: one suite, run against every implementation (embedded on disk,
-//! embedded in memory, Redis on its own redis-server). Both stores must behave identically.
+//! embedded in memory, Redis on its own redis-server, a six-node Redis Cluster). All must
+//! behave identically.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod resume;
 mod suite;
 
 use std::sync::Arc;
@@ -53,6 +55,26 @@ async fn redis_passes_the_suite() {
     suite::run(redis_store(&r, "suite").await).await;
     // A second prefix on the same server is a separate keyspace.
     suite::run(redis_store(&r, "other").await).await;
+}
+
+#[tokio::test]
+async fn cluster_passes_every_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = support::topology::RedisCluster::start(dir.path());
+    let url = cluster.url();
+    let open = |prefix: &'static str| store::open(&url, prefix, TIMEOUT);
+    suite::run(open("suite").await.expect("open cluster")).await;
+    suite::run_lifecycle(open("life").await.expect("open cluster")).await;
+    suite::events_are_capped(open("cap").await.expect("open cluster"), false).await;
+    let written = suite::write_sample(open("p").await.expect("open cluster")).await;
+    suite::check_sample(open("p").await.expect("open cluster"), &written).await;
+    let stores = [open("m").await.unwrap(), open("m").await.unwrap()];
+    let applied: Vec<u32> = futures_util::future::join_all(stores.iter().map(|s| s.migrate()))
+        .await
+        .into_iter()
+        .flat_map(|r| r.expect("migrate"))
+        .collect();
+    assert_eq!(applied, vec![1], "exactly one process applies V0001");
 }
 
 #[tokio::test]

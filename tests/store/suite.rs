@@ -10,11 +10,11 @@ use mediagate::store::{
 };
 use mediagate::tokens::{FileId, FileToken, SessionId, UserId, UserToken};
 
-fn uid(s: &str) -> UserId {
+pub fn uid(s: &str) -> UserId {
     UserId::parse(s).unwrap()
 }
 
-fn file_for(owner: &str, name: &str) -> FileRecord {
+pub fn file_for(owner: &str, name: &str) -> FileRecord {
     let id = FileId::generate();
     FileRecord {
         storage_path: StoragePath::for_file(&id),
