@@ -83,6 +83,17 @@ fn the_chart_refuses_broken_values() {
         assert!(!ok, "{values} rendered");
         assert!(err.contains(expected), "{values}: {err}");
     }
+    // Every Redis form the binary takes, the chart takes too.
+    for url in [
+        "redis://redis:6379/0",
+        "rediss://redis:6380/0",
+        "redis+sentinel://s1:26379,s2:26379,s3:26379/mymaster/0",
+        "redis+cluster://c1:6379,c2:6379,c3:6379",
+    ] {
+        let values = json!({"replicaCount": 2, "store": {"url": url}});
+        let (ok, _, err) = chart(&["render", &chart_dir(), &values.to_string()]);
+        assert!(ok, "{url}: {err}");
+    }
 }
 
 #[test]
