@@ -149,3 +149,119 @@ fn sentinel_runs_the_gate_and_follows_a_failover() {
     decisions_hold(&s, &f);
     s.sentinel = Some(set);
 }
+
+/// A CA and a server certificate for 127.0.0.1, made with the openssl CLI.
+fn tls_files(dir: &std::path::Path) -> (String, String, String) {
+    let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let openssl = crate::support::require("openssl");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&openssl)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mediagate test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (path("ca.pem"), path("server.pem"), path("server.key"))
+}
+
+#[test]
+fn rediss_runs_the_gate_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let tls_port = crate::support::free_port().to_string();
+    // The plain port stays for the harness's own checks; mediagate gets only the TLS one.
+    let redis = crate::support::redis::RedisServer::start_with(
+        &dir.path().join("redis"),
+        &[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    let s = Stack::start_with(
+        StoreKind::Redis,
+        vec![
+            (
+                "MEDIAGATE__STORE__URL".into(),
+                format!("rediss://127.0.0.1:{tls_port}/"),
+            ),
+            // rustls-native-certs reads the trusted roots from here.
+            ("SSL_CERT_FILE".into(), ca),
+        ],
+        |c| c,
+    );
+    let f = fixture(&s);
+    decisions_hold(&s, &f);
+    writes_hold(&s, f);
+    // Everything went over TLS: the plain port saw no client but the harness.
+    let clients = redis.command(&["CLIENT", "LIST"]).unwrap();
+    assert!(
+        clients.contains(&format!("laddr=127.0.0.1:{tls_port}")),
+        "{clients}"
+    );
+    let plain = format!(":{}", redis.port);
+    assert!(
+        clients
+            .lines()
+            .filter(|l| l.contains("cmd=") && !l.contains("cmd=client"))
+            .all(|l| !l.contains(&format!("laddr=127.0.0.1{plain}"))),
+        "{clients}"
+    );
+}
