@@ -28,7 +28,7 @@ use redis::{
 
 /// What a `store.url` names, checked without connecting.
 pub enum Target {
-    Single(redis::Client),
+    Single(Box<redis::Client>),
     Cluster(Box<ClusterClient>),
     Sentinel(Arc<Sentinel>),
 }
@@ -110,7 +110,7 @@ impl Target {
             })));
         }
         let client = redis::Client::open(url).map_err(|e| BadUrl(e.to_string()))?;
-        Ok(Self::Single(client))
+        Ok(Self::Single(Box::new(client)))
     }
 
     /// A connection that connects on first use and reconnects by itself. Every command is bound
@@ -125,7 +125,7 @@ impl Target {
                     .set_max_delay(Duration::from_millis(500))
                     .set_number_of_retries(2);
                 Conn::Single(ConnectionManager::new_lazy_with_config(
-                    client.clone(),
+                    (**client).clone(),
                     config,
                 )?)
             }
