@@ -44,12 +44,21 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
-    /// `redis://…`, `rediss://…`, `redis+unix://…`, or `embedded:PATH`.
+    /// `redis://…`, `rediss://…`, `redis+unix://…`, `redis+sentinel://…`, `redis+cluster://…`,
+    /// or `embedded:PATH`.
     pub url: String,
     /// Namespace for every Redis key.
     pub prefix: String,
     /// Bound on one store call during a decision; past it the answer is 503.
     pub timeout_ms: u64,
+    /// Cached mode (Redis only): decisions read from an in-process copy that Redis keeps honest
+    /// by invalidation (RESP3 client-side caching).
+    pub cache: bool,
+    /// No cached value is used after this age, invalidated or not: the bound on staleness if
+    /// invalidations stop arriving (a network partition the connection has not noticed).
+    pub cache_max_age_ms: u64,
+    /// Most cached keys per worker thread.
+    pub cache_entries: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +168,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("store.url", "embedded:./var/mediagate.db"),
     ("store.prefix", "mediagate"),
     ("store.timeout_ms", "250"),
+    ("store.cache", "false"),
+    ("store.cache_max_age_ms", "100"),
+    ("store.cache_entries", "100000"),
     ("storage.root", "./var/media"),
     ("media.prefix", "/media/"),
     ("session.cookie", "mediagate_session"),
@@ -246,6 +258,26 @@ impl Settings {
         let url = &self.store.url;
         if let Err(why) = crate::store::check_url(url) {
             problems.push(format!("store.url: {url:?}: {why}"));
+        }
+        if self.store.cache && url.starts_with("embedded:") {
+            problems.push(
+                "store.cache: cached mode is for Redis stores; the embedded store is local already"
+                    .into(),
+            );
+        }
+        if self.store.cache
+            && (url.starts_with("redis+cluster:") || url.starts_with("redis+sentinel:"))
+        {
+            problems.push(
+                "store.cache: cached mode needs a single Redis server (redis://, rediss://, redis+unix://)"
+                    .into(),
+            );
+        }
+        if !(1..=60_000).contains(&self.store.cache_max_age_ms) {
+            problems.push("store.cache_max_age_ms: must be between 1 and 60000".into());
+        }
+        if self.store.cache_entries == 0 {
+            problems.push("store.cache_entries: must be at least 1".into());
         }
         if self.store.prefix.is_empty() || self.store.prefix.contains(char::is_whitespace) {
             problems.push("store.prefix: must be non-empty and have no spaces".into());
@@ -393,6 +425,21 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.contains("auth_listen"), "{e}");
+        let e = load(&[
+            ("MEDIAGATE__STORE__CACHE", "true"),
+            ("MEDIAGATE__STORE__CACHE_MAX_AGE_MS", "0"),
+        ])
+        .unwrap_err()
+        .0;
+        assert!(e.contains("store.cache: cached mode is for Redis"), "{e}");
+        assert!(e.contains("store.cache_max_age_ms"), "{e}");
+        let e = load(&[
+            ("MEDIAGATE__STORE__URL", "redis+cluster://10.0.0.1:7000"),
+            ("MEDIAGATE__STORE__CACHE", "true"),
+        ])
+        .unwrap_err()
+        .0;
+        assert!(e.contains("needs a single Redis server"), "{e}");
     }
 
     #[test]

@@ -66,7 +66,12 @@ impl Application {
                 settings.storage.root.display()
             )
         })?;
-        let store = store::open(&settings.store.url, &settings.store.prefix, timeout)
+        let cache = settings.store.cache.then(|| store::redis::conn::Cache {
+            max_age: Duration::from_millis(settings.store.cache_max_age_ms),
+            entries: std::num::NonZeroUsize::new(settings.store.cache_entries)
+                .unwrap_or(std::num::NonZeroUsize::MIN),
+        });
+        let store = store::open_cached(&settings.store.url, &settings.store.prefix, timeout, cache)
             .await
             .with_context(|| {
                 format!("store.url: cannot open {}", redact_url(&settings.store.url))

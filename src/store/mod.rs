@@ -394,6 +394,16 @@ pub async fn open(
     prefix: &str,
     timeout: std::time::Duration,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    open_cached(url, prefix, timeout, None).await
+}
+
+/// As [`open`], in cached mode when `cache` is given (Redis only).
+pub async fn open_cached(
+    url: &str,
+    prefix: &str,
+    timeout: std::time::Duration,
+    cache: Option<redis::conn::Cache>,
+) -> Result<Arc<dyn Store>, StoreError> {
     check_url(url).map_err(StoreError::Url)?;
     if let Some(path) = url.strip_prefix("embedded:") {
         let store = if path == ":memory:" {
@@ -403,7 +413,9 @@ pub async fn open(
         };
         return Ok(Arc::new(store));
     }
-    Ok(Arc::new(redis::RedisStore::new(url, prefix, timeout)?))
+    Ok(Arc::new(redis::RedisStore::new(
+        url, prefix, timeout, cache,
+    )?))
 }
 
 /// Parses a JSON record read from the store under `key`.

@@ -30,6 +30,7 @@ macro_rules! on_every_store {
 
 mod admin;
 mod audit;
+mod cached;
 mod chart;
 mod cli;
 mod faults;

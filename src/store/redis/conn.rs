@@ -18,19 +18,46 @@ use std::time::Duration;
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
+use redis::caching::{CacheConfig, CacheMode};
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture,
-    ServerErrorKind, Value,
+    AsyncConnectionConfig, Cmd, CommandCacheConfig, ConnectionAddr, ErrorKind, IntoConnectionInfo,
+    Pipeline, ProtocolVersion, RedisError, RedisFuture, ServerErrorKind, Value,
 };
 
 /// What a `store.url` names, checked without connecting.
-pub enum Target {
+pub struct Target {
+    kind: Kind,
+    cache: Option<Cache>,
+}
+
+enum Kind {
     Single(Box<redis::Client>),
     Cluster(Box<ClusterClient>),
     Sentinel(Arc<Sentinel>),
+}
+
+/// Cached mode: the decision's reads are served from a per-connection copy that Redis keeps
+/// honest (RESP3 client-side caching: Redis tracks the keys a connection read and pushes an
+/// invalidation when any of them changes or expires). A reconnection drops every copy, since
+/// invalidations may have been missed while the connection was down.
+#[derive(Debug, Clone, Copy)]
+pub struct Cache {
+    /// A copy is never used past this age, invalidated or not.
+    pub max_age: Duration,
+    /// Most keys kept per connection (LRU).
+    pub entries: std::num::NonZeroUsize,
+}
+
+impl Cache {
+    fn config(&self) -> CacheConfig {
+        CacheConfig::new()
+            .set_mode(CacheMode::OptIn)
+            .set_size(self.entries)
+            .set_default_client_ttl(self.max_age)
+    }
 }
 
 /// The sentinels, and the master name they watch.
@@ -61,7 +88,7 @@ impl Target {
                 .max_connection_attempts(std::num::NonZeroUsize::MIN.saturating_add(2))
                 .build()
                 .map_err(|e| BadUrl(format!("redis+cluster URL: {e}")))?;
-            return Ok(Self::Cluster(Box::new(client)));
+            return Ok(Self::of(Kind::Cluster(Box::new(client))));
         }
         if let Some(rest) = url.strip_prefix("redis+sentinel://") {
             let (auth, rest) = split_auth(rest);
@@ -105,37 +132,78 @@ impl Target {
             let client = builder
                 .build()
                 .map_err(|e| BadUrl(format!("redis+sentinel URL: {e}")))?;
-            return Ok(Self::Sentinel(Arc::new(Sentinel {
+            return Ok(Self::of(Kind::Sentinel(Arc::new(Sentinel {
                 client: tokio::sync::Mutex::new(client),
-            })));
+            }))));
         }
         let client = redis::Client::open(url).map_err(|e| BadUrl(e.to_string()))?;
-        Ok(Self::Single(Box::new(client)))
+        Ok(Self::of(Kind::Single(Box::new(client))))
+    }
+
+    fn of(kind: Kind) -> Self {
+        Self { kind, cache: None }
+    }
+
+    /// The same target in cached mode (with `Some`), which needs RESP3.
+    pub fn cached(self, cache: Option<Cache>) -> Result<Self, BadUrl> {
+        let Some(cache) = cache else { return Ok(self) };
+        let bad = |e: RedisError| BadUrl(format!("cached mode: {e}"));
+        let kind = match self.kind {
+            Kind::Single(client) => {
+                let info = client.get_connection_info().clone();
+                let settings = info
+                    .redis_settings()
+                    .clone()
+                    .set_protocol(ProtocolVersion::RESP3);
+                let info = info
+                    .set_redis_settings(settings)
+                    .into_connection_info()
+                    .map_err(bad)?;
+                Kind::Single(Box::new(redis::Client::open(info).map_err(bad)?))
+            }
+            Kind::Cluster(_) | Kind::Sentinel(_) => {
+                return Err(BadUrl(
+                    "store.cache: cached mode needs a single Redis server (redis://, rediss://)"
+                        .into(),
+                ));
+            }
+        };
+        Ok(Self {
+            kind,
+            cache: Some(cache),
+        })
     }
 
     /// A connection that connects on first use and reconnects by itself. Every command is bound
     /// by `timeout`, so a stalled server is an error, never a hang.
     pub fn connect_lazy(&self, timeout: Duration) -> Result<Conn, RedisError> {
-        Ok(match self {
-            Self::Single(client) => {
-                let config = ConnectionManagerConfig::new()
+        Ok(match &self.kind {
+            Kind::Single(client) => {
+                let mut config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout))
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_millis(500))
                     .set_number_of_retries(2);
+                if let Some(cache) = &self.cache {
+                    config = config.set_cache_config(cache.config());
+                    return Ok(Conn::Cached(ConnectionManager::new_lazy_with_config(
+                        (**client).clone(),
+                        config,
+                    )?));
+                }
                 Conn::Single(ConnectionManager::new_lazy_with_config(
                     (**client).clone(),
                     config,
                 )?)
             }
-            Self::Cluster(client) => {
+            Kind::Cluster(client) => {
                 let config = ClusterConfig::new()
                     .set_connection_timeout(timeout)
                     .set_response_timeout(timeout);
                 Conn::Cluster(client.get_pending_async_connection_with_config(config))
             }
-            Self::Sentinel(sentinel) => Conn::Sentinel(SentinelConn {
+            Kind::Sentinel(sentinel) => Conn::Sentinel(SentinelConn {
                 sentinel: sentinel.clone(),
                 master: Arc::new(Mutex::new(None)),
                 timeout,
@@ -145,10 +213,11 @@ impl Target {
 
     /// `"redis"`, `"redis-cluster"` or `"redis-sentinel"`, for logs and health output.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Single(_) => "redis",
-            Self::Cluster(_) => "redis-cluster",
-            Self::Sentinel(_) => "redis-sentinel",
+        match (&self.kind, self.cache.is_some()) {
+            (Kind::Single(_), false) => "redis",
+            (Kind::Single(_), true) => "redis-cached",
+            (Kind::Cluster(_), _) => "redis-cluster",
+            (Kind::Sentinel(_), _) => "redis-sentinel",
         }
     }
 }
@@ -193,6 +262,8 @@ fn host_list<'a>(hosts: &'a str, scheme: &str) -> Result<Vec<&'a str>, BadUrl> {
 #[derive(Clone)]
 pub enum Conn {
     Single(ConnectionManager),
+    /// A single server in cached mode: only the decision's read is served from the cache.
+    Cached(ConnectionManager),
     Cluster(ClusterConnection),
     Sentinel(SentinelConn),
 }
@@ -276,6 +347,16 @@ fn moved(e: &RedisError) -> bool {
 }
 
 impl Conn {
+    /// The decision's read: [`Conn::get_many`], served from the cache in cached mode.
+    pub async fn lookup(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
+        if let Self::Cached(c) = self {
+            let mut mget = redis::cmd("MGET");
+            mget.arg(keys).set_cache_config(CommandCacheConfig::new());
+            return mget.query_async(c).await;
+        }
+        self.get_many(keys).await
+    }
+
     /// The values of `keys`, in order, in one round trip: one `MGET`, or on a cluster one
     /// `GET` per key sent together. (redis-rs splits a cross-slot `MGET` itself, but after a
     /// node was lost its split answers can come back miscounted for good; seen with 1.8.)
@@ -311,7 +392,7 @@ impl Conn {
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Single(c) | Self::Cached(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
             Self::Sentinel(s) => Box::pin(async move {
                 s.run(|mut conn| async move { conn.req_packed_command(cmd).await })
@@ -327,7 +408,7 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Single(c) | Self::Cached(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Sentinel(s) => Box::pin(async move {
                 s.run(|mut conn| async move {
@@ -340,7 +421,7 @@ impl ConnectionLike for Conn {
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Single(c) => c.get_db(),
+            Self::Single(c) | Self::Cached(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
             Self::Sentinel(s) => s.cached().map(|c| c.get_db()).unwrap_or(0),
         }

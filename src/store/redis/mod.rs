@@ -93,8 +93,15 @@ const READ_ATTEMPTS: usize = 16;
 
 impl RedisStore {
     /// Prepares the connections; nothing is sent until the first command.
-    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let target = Target::parse(url).map_err(|e| StoreError::Url(e.to_string()))?;
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        cache: Option<conn::Cache>,
+    ) -> Result<Self, StoreError> {
+        let target = Target::parse(url)
+            .and_then(|t| t.cached(cache))
+            .map_err(|e| StoreError::Url(e.to_string()))?;
         Ok(Self {
             target,
             timeout,
@@ -349,7 +356,7 @@ impl Store for RedisStore {
         let skey = session.map(|s| self.keys.session(s));
         let mut keys = vec![ukey.as_str(), fkey.as_str()];
         keys.extend(skey.as_deref());
-        let mut replies = self.conn()?.get_many(&keys).await.map_err(unavailable)?;
+        let mut replies = self.conn()?.lookup(&keys).await.map_err(unavailable)?;
         let session_raw = if skey.is_some() {
             replies.pop().flatten()
         } else {
