@@ -1,8 +1,11 @@
-"""mediagate's benchmark: plain nginx, the no-op auth_request stub, and mediagate (decisions
-against Redis), served by one nginx with the same files, settings and wrk parameters, in
-interleaved rounds. Reports requests/s, p50/p99, non-2xx, ratios to plain and to the stub, and
-CPU time per response of nginx, mediagate and redis-server (from /proc). Also benchmarks the
-auth listener directly (no nginx). It reports; it never fails on figures, only on wrong answers.
+"""mediagate's benchmark: plain nginx, the no-op auth_request stub, mediagate (every request
+decided against Redis) and a second mediagate in cached mode, with the same files, nginx
+settings and wrk parameters, in interleaved rounds. Reports requests/s, p50/p99, non-2xx,
+ratios to plain and to the stub, and CPU time per response of nginx, mediagate and
+redis-server (from /proc). Also: the auth listener directly (no nginx) in both modes; the
+scale measurement (a million files and 100k users written into Redis in mediagate's layout:
+memory per file, decision throughput against the small store); RSS; time to ready on a fresh
+embedded store. It reports; it never fails on figures, only on wrong answers.
 
     python3 bench/bench.py [--seconds 5] [--rounds 3]   (make bench)
 """
@@ -114,12 +117,82 @@ def wrk(url, conns, seconds, headers):
     return {"rps": rps, "total": total, "non2xx": int(non2xx.group(1)) if non2xx else 0, "p50": pct(50), "p99": pct(99)}
 
 
+def redis_cli(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, check=True).stdout
+
+
+def used_memory(port):
+    return int(re.search(r"used_memory:(\d+)", redis_cli(port, "INFO", "memory")).group(1))
+
+
+def resp(*args):
+    out = [f"*{len(args)}\r\n"]
+    for a in args:
+        a = str(a)
+        out.append(f"${len(a.encode())}\r\n{a}\r\n")
+    return "".join(out)
+
+
+def populate(port, template, files, users):
+    """Writes `users` users and `files` files straight into Redis, in mediagate's own layout
+    (src/store/keys.rs), each file record shaped like `template` (a record mediagate wrote).
+    Returns one (user id, user token, file token, filename) to decide on."""
+    rec = json.loads(template)
+    proc = subprocess.Popen(["redis-cli", "-p", str(port), "--pipe"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    pick = None
+    batch = []
+    for u in range(users):
+        uid, utok = f"scale{u}", os.urandom(16).hex()
+        batch.append(resp("SET", f"mediagate:user:{uid}", json.dumps({"u": uid, "t": utok, "c": 1700000000}, separators=(",", ":"))))
+        batch.append(resp("SET", f"mediagate:utok:{utok}", uid))
+        for _ in range(files // users):
+            fid, ftok = os.urandom(16).hex(), os.urandom(16).hex()
+            r = dict(rec, i=fid, o=uid, t=ftok, n=f"{fid[:8]}.bin", p=f"{fid[:2]}/{fid}")
+            batch.append(resp("SET", f"mediagate:ftok:{ftok}", json.dumps(r, separators=(",", ":"))))
+            batch.append(resp("SET", f"mediagate:file:{fid}", ftok))
+            batch.append(resp("SADD", f"mediagate:ufiles:{uid}", fid))
+            if pick is None and u == users // 2:
+                pick = (uid, utok, ftok, r["n"])
+        if len(batch) > 20000:
+            proc.stdin.write("".join(batch))
+            batch = []
+    proc.stdin.write("".join(batch))
+    proc.stdin.close()
+    proc.wait()
+    return pick
+
+
+def ready_ms(env, work):
+    """Milliseconds from exec to the first 200 from /readyz, on a fresh embedded store."""
+    adm = free_port()
+    env = dict(env, MEDIAGATE__STORE__URL=f"embedded:{work}/ready.db", MEDIAGATE__SERVER__AUTH_LISTEN=f"127.0.0.1:{free_port()}",
+               MEDIAGATE__SERVER__ADMIN_LISTEN=f"127.0.0.1:{adm}")
+    t0 = time.monotonic()
+    p = subprocess.Popen([BIN, "serve", "--migrate"], env=env, cwd=work, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{adm}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        return (time.monotonic() - t0) * 1000
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.001)
+            if time.monotonic() - t0 > 10:
+                return float("nan")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--direct-only", action="store_true", help="only the auth listener, without nginx")
     ap.add_argument("--embedded", action="store_true", help="decide on the embedded store instead of Redis")
+    ap.add_argument("--scale-files", type=int, default=1_000_000, help="files for the scale measurement (0: skip)")
+    ap.add_argument("--scale-users", type=int, default=100_000)
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk (make bench does)")
@@ -146,6 +219,15 @@ def main():
         procs.append(app)
         wait_for(f"http://127.0.0.1:{adm}/readyz")
         started_rss = rss_kib(app.pid)
+        # A second instance in cached mode, on the same Redis (default copy age, 100 ms).
+        cached = None
+        if not args.embedded:
+            auth2, adm2, http2 = free_port(), free_port(), free_port()
+            env2 = dict(env, MEDIAGATE__SERVER__AUTH_LISTEN=f"127.0.0.1:{auth2}",
+                        MEDIAGATE__SERVER__ADMIN_LISTEN=f"127.0.0.1:{adm2}", MEDIAGATE__STORE__CACHE="true")
+            cached = subprocess.Popen([BIN, "serve"], env=env2, cwd=work, stderr=open(os.path.join(work, "app2.log"), "w"))
+            procs.append(cached)
+            wait_for(f"http://127.0.0.1:{adm2}/readyz")
 
         # The same files for every setup.
         plain = os.path.join(work, "plain")
@@ -162,10 +244,22 @@ def main():
         stranger = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": "stranger"}).encode())["session_id"]
 
         # One nginx: mediagate's own config, plus a plain location and the no-op stub.
-        conf = subprocess.run([BIN, "nginx-config", "--listen", f"127.0.0.1:{http}", "--storage-root", media,
-                               "--auth-upstream", f"127.0.0.1:{auth}", "--error-log", "error.log", "--access-log", "off"],
-                              env=env, cwd=work, capture_output=True, text=True, check=True).stdout
-        conf = conf.replace("worker_processes auto;", "worker_processes 2;")
+        def render(listen, auth_port):
+            conf = subprocess.run([BIN, "nginx-config", "--listen", f"127.0.0.1:{listen}", "--storage-root", media,
+                                   "--auth-upstream", f"127.0.0.1:{auth_port}", "--error-log", "error.log", "--access-log", "off"],
+                                  env=env, cwd=work, capture_output=True, text=True, check=True).stdout
+            return conf.replace("worker_processes auto;", "worker_processes 2;")
+
+        def start_nginx(conf, name):
+            ngdir = os.path.join(work, name)
+            os.makedirs(ngdir)
+            with open(os.path.join(ngdir, "nginx.conf"), "w") as f:
+                f.write(conf)
+            p = subprocess.Popen(["nginx", "-p", ngdir, "-c", os.path.join(ngdir, "nginx.conf"), "-e", os.path.join(ngdir, "startup.log")])
+            procs.append(p)
+            return p, ngdir
+
+        conf = render(http, auth)
         extra_http = f"""
     upstream stub_upstream {{ server 127.0.0.1:{stub}; keepalive 32; }}
     server {{ listen 127.0.0.1:{stub}; access_log off; location / {{ return 204; }} }}
@@ -186,14 +280,13 @@ def main():
         }}
 """
         conf = conf.replace("http {", "http {" + extra_http, 1).replace("server_name _;", "server_name _;" + extra_server, 1)
-        ngdir = os.path.join(work, "nginx")
-        os.makedirs(ngdir)
-        with open(os.path.join(ngdir, "nginx.conf"), "w") as f:
-            f.write(conf)
-        nginx = subprocess.Popen(["nginx", "-p", ngdir, "-c", os.path.join(ngdir, "nginx.conf"), "-e", os.path.join(ngdir, "startup.log")])
-        procs.append(nginx)
+        nginx, ngdir = start_nginx(conf, "nginx")
+        # The cached instance gets its own nginx, rendered the same way.
+        if cached:
+            nginx2, _ = start_nginx(render(http2, auth2), "nginx2")
         time.sleep(0.5)
         nginx_pids = [nginx.pid] + children(nginx.pid)
+        nginx2_pids = [nginx2.pid] + children(nginx2.pid) if cached else []
 
         # Correctness before figures.
         for size, data in files.items():
@@ -203,35 +296,67 @@ def main():
             assert fetch(http, urls[size])[0] == 401, "anonymous must be refused"
             assert fetch(http, f"/plain/{size}.bin") == (200, data)
             assert fetch(http, f"/stub/{size}.bin") == (200, data)
+            if cached:
+                assert fetch(http2, urls[size], owner) == (200, data), "cached: owner must get the exact bytes"
+                assert fetch(http2, urls[size], stranger)[0] == 403, "cached: a stranger must be refused"
+                assert fetch(http2, urls[size])[0] == 401, "cached: anonymous must be refused"
 
+        # name: (port, path, headers, nginx pids, mediagate pid)
         setups = {
-            "plain nginx static": (lambda size: f"/plain/{size}.bin", []),
-            "auth_request to a no-op 204 stub": (lambda size: f"/stub/{size}.bin", []),
-            f"mediagate ({'embedded' if args.embedded else 'Redis'}, every request decided)": (lambda size: urls[size], [f"Cookie: {owner}"]),
+            "plain nginx static": (http, lambda size: f"/plain/{size}.bin", [], nginx_pids, app.pid),
+            "auth_request to a no-op 204 stub": (http, lambda size: f"/stub/{size}.bin", [], nginx_pids, app.pid),
+            f"mediagate ({'embedded' if args.embedded else 'Redis'}, every request decided)":
+                (http, lambda size: urls[size], [f"Cookie: {owner}"], nginx_pids, app.pid),
         }
+        if cached:
+            setups["mediagate (Redis, cached mode)"] = (http2, lambda size: urls[size], [f"Cookie: {owner}"], nginx2_pids, cached.pid)
         results = {}
         for rnd in range(0 if args.direct_only else args.rounds):
             for size in files:
                 for conns in (8, 64):
-                    for name, (path, headers) in setups.items():
-                        t0 = {"nginx": cpu_ticks(nginx_pids), "mediagate": cpu_ticks([app.pid]), "redis": cpu_ticks([redis.pid])}
-                        r = wrk(f"http://127.0.0.1:{http}{path(size)}", conns, args.seconds, headers)
+                    for name, (port, path, headers, ng_pids, app_pid) in setups.items():
+                        pids = {"nginx": ng_pids, "mediagate": [app_pid], "redis": [redis.pid]}
+                        t0 = {k: cpu_ticks(v) for k, v in pids.items()}
+                        r = wrk(f"http://127.0.0.1:{port}{path(size)}", conns, args.seconds, headers)
                         for k, v in t0.items():
-                            pids = {"nginx": nginx_pids, "mediagate": [app.pid], "redis": [redis.pid]}[k]
-                            r[f"cpu_{k}"] = (cpu_ticks(pids) - v) / TICK * 1e6 / max(r["total"], 1)
+                            r[f"cpu_{k}"] = (cpu_ticks(pids[k]) - v) / TICK * 1e6 / max(r["total"], 1)
                         results.setdefault((name, size, conns), []).append(r)
             print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
 
         # The auth listener alone: nginx's subrequest as wrk sends it.
-        direct = []
-        for _ in range(args.rounds):
-            t0 = (cpu_ticks([app.pid]), cpu_ticks([redis.pid]))
-            r = wrk(f"http://127.0.0.1:{auth}/auth", 64, args.seconds,
-                    [f"X-Original-URI: {urls['4k']}", "X-Original-Method: GET", f"Cookie: {owner}"])
-            r["cpu_mediagate"] = (cpu_ticks([app.pid]) - t0[0]) / TICK * 1e6 / max(r["total"], 1)
-            r["cpu_redis"] = (cpu_ticks([redis.pid]) - t0[1]) / TICK * 1e6 / max(r["total"], 1)
-            direct.append(r)
+        def direct_run(port, pid, uri, cookie):
+            out = []
+            for _ in range(args.rounds):
+                t0 = (cpu_ticks([pid]), cpu_ticks([redis.pid]))
+                r = wrk(f"http://127.0.0.1:{port}/auth", 64, args.seconds,
+                        [f"X-Original-URI: {uri}", "X-Original-Method: GET", f"Cookie: {cookie}"])
+                r["cpu_mediagate"] = (cpu_ticks([pid]) - t0[0]) / TICK * 1e6 / max(r["total"], 1)
+                r["cpu_redis"] = (cpu_ticks([redis.pid]) - t0[1]) / TICK * 1e6 / max(r["total"], 1)
+                out.append(r)
+            return out
+
+        direct = {"default mode": direct_run(auth, app.pid, urls["4k"], owner)}
+        if cached:
+            direct["cached mode"] = direct_run(auth2, cached.pid, urls["4k"], owner)
+
+        # Scale: the same decision with a million files and 100k users in the store.
+        scale = None
+        if args.scale_files and not args.embedded:
+            fid = urls["4k"].split("/")[3]
+            template = redis_cli(rport, "GET", f"mediagate:ftok:{fid}").strip()
+            before_mem, t0 = used_memory(rport), time.monotonic()
+            uid, utok, ftok, name = populate(rport, template, args.scale_files, args.scale_users)
+            loaded = time.monotonic() - t0
+            per_file = (used_memory(rport) - before_mem) / args.scale_files
+            scale_owner = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": uid}).encode())["session_id"]
+            uri = f"/media/{utok}/{ftok}/{name}"
+            check = urllib.request.Request(f"http://127.0.0.1:{auth}/auth", headers={"X-Original-URI": uri, "X-Original-Method": "GET", "Cookie": scale_owner})
+            with urllib.request.urlopen(check) as r:
+                assert r.status == 200, "a populated file must be allowed to its owner"
+            scale = (per_file, loaded, direct_run(auth, app.pid, uri, scale_owner))
         end_rss = rss_kib(app.pid)
+        end_rss_cached = rss_kib(cached.pid) if cached else None
+        ready = sorted(ready_ms(env, work) for _ in range(5))[2]
 
         def median(rs, k):
             vals = sorted(x[k] for x in rs)
@@ -256,11 +381,23 @@ def main():
                     print(f"| {name} | {size} | {conns} | {rps:,.0f} | {median(rs, 'p50'):.2f} | {median(rs, 'p99'):.2f} | "
                           f"{max(x['non2xx'] for x in rs)} | {rps / base:.2f} | {rps / stub_rps:.2f} | "
                           f"{sum(c):.0f} = {c[0]:.0f} + {c[1]:.0f} + {c[2]:.0f} |")
-        print(f"\nauth listener directly (wrk → mediagate, 64 conns): {median(direct, 'rps'):,.0f} decisions/s, "
-              f"p99 {median(direct, 'p99'):.2f} ms, CPU per decision {median(direct, 'cpu_mediagate'):.1f} µs mediagate + "
-              f"{median(direct, 'cpu_redis'):.1f} µs redis-server, non-2xx {max(x['non2xx'] for x in direct)}")
-        print(f"mediagate RSS: {started_rss} KiB at start, {end_rss} KiB after the benchmark")
+        print()
+        for mode, rs in direct.items():
+            print(f"auth listener directly, {mode} (wrk → mediagate, 64 conns): {median(rs, 'rps'):,.0f} decisions/s, "
+                  f"p99 {median(rs, 'p99'):.2f} ms, CPU per decision {median(rs, 'cpu_mediagate'):.1f} µs mediagate + "
+                  f"{median(rs, 'cpu_redis'):.1f} µs redis-server, non-2xx {max(x['non2xx'] for x in rs)}")
+        if scale:
+            per_file, loaded, rs = scale
+            small = median(direct["default mode"], "rps")
+            print(f"scale: {args.scale_files:,} files and {args.scale_users:,} users loaded in {loaded:.1f} s; "
+                  f"Redis memory {per_file:.0f} bytes per file (user keys included); "
+                  f"direct decisions {median(rs, 'rps'):,.0f}/s = {median(rs, 'rps') / small:.2f} of the 2-file store, "
+                  f"CPU {median(rs, 'cpu_mediagate'):.1f} + {median(rs, 'cpu_redis'):.1f} µs")
+        print(f"mediagate RSS: {started_rss} KiB at start, {end_rss} KiB after the benchmark"
+              + (f" (cached instance: {end_rss_cached} KiB)" if cached else ""))
+        print(f"ready on a fresh embedded store: {ready:.0f} ms from exec to the first 200 from /readyz (median of 5)")
         bad = sum(x["non2xx"] for k, rs in results.items() for x in rs)
+        bad += sum(x["non2xx"] for rs in direct.values() for x in rs) + (sum(x["non2xx"] for x in scale[2]) if scale else 0)
         if bad:
             sys.exit(f"{bad} non-2xx answers to allowed requests")
     finally:
