@@ -257,7 +257,8 @@ impl Settings {
         }
         let url = &self.store.url;
         if let Err(why) = crate::store::check_url(url) {
-            problems.push(format!("store.url: {url:?}: {why}"));
+            let shown = crate::startup::redact_url(url);
+            problems.push(format!("store.url: {shown:?}: {why}"));
         }
         if self.store.cache && url.starts_with("embedded:") {
             problems.push(
@@ -440,6 +441,13 @@ mod tests {
         .unwrap_err()
         .0;
         assert!(e.contains("needs a single Redis server"), "{e}");
+        let e = load(&[(
+            "MEDIAGATE__STORE__URL",
+            "redis+sentinel://u:hunter2@10.0.0.1:x/m",
+        )])
+        .unwrap_err()
+        .0;
+        assert!(e.contains("bad port") && !e.contains("hunter2"), "{e}");
     }
 
     #[test]
