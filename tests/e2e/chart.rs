@@ -78,11 +78,23 @@ fn the_chart_refuses_broken_values() {
         (json!({"store": {"url": "mysql://x"}}), "url"),
         (json!({"mediaPrefix": "media"}), "mediaPrefix"),
         (json!({"unknownKey": 1}), "unknownKey"),
+        (
+            json!({"store": {"cache": {"enabled": true}}}),
+            "needs a Redis store",
+        ),
+        (
+            json!({"store": {"url": "redis+cluster://c1:6379", "cache": {"enabled": true}}}),
+            "single Redis server",
+        ),
     ] {
         let (ok, _, err) = chart(&["render", &chart_dir(), &values.to_string()]);
         assert!(!ok, "{values} rendered");
         assert!(err.contains(expected), "{values}: {err}");
     }
+    let cached = json!({"store": {"url": "redis://redis:6379/0", "cache": {"enabled": true}}});
+    let (ok, out, err) = chart(&["render", &chart_dir(), &cached.to_string()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("cache = true"), "{out}");
     // Every Redis form the binary takes, the chart takes too.
     for url in [
         "redis://redis:6379/0",
@@ -203,4 +215,39 @@ fn the_charts_nginx_conf_is_the_snippet_and_runs_the_gate() {
         get(&format!("/_mediagate/files/{}/{id}", &id[..2]), None).status,
         404
     );
+}
+
+#[test]
+fn the_charts_mediagate_toml_loads_in_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    for values in [
+        json!({}),
+        json!({"store": {"url": "redis://redis:6379/0", "cache": {"enabled": true}}, "replicaCount": 2}),
+        json!({"store": {"url": "redis+cluster://c1:6379,c2:6379"}, "replicaCount": 3}),
+    ] {
+        let (ok, out, err) = chart(&["render", &chart_dir(), &values.to_string()]);
+        assert!(ok, "{err}");
+        let docs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        let config = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+        let toml = config["data"]["mediagate.toml"].as_str().unwrap();
+        let path = dir.path().join("mediagate.toml");
+        std::fs::write(&path, toml).unwrap();
+        // The store URL comes from the Secret as an environment variable in the pod.
+        let url = values["store"]["url"]
+            .as_str()
+            .unwrap_or("embedded:/tmp/x.db");
+        let loaded = Command::new(env!("CARGO_BIN_EXE_mediagate"))
+            .arg("--config")
+            .arg(&path)
+            .args(["nginx-config", "--part", "http"])
+            .env("MEDIAGATE__STORE__URL", url)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            loaded.status.success(),
+            "{values}: {}\n{toml}",
+            String::from_utf8_lossy(&loaded.stderr)
+        );
+    }
 }

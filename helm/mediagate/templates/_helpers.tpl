@@ -69,4 +69,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and (not .Values.admin.token) (not .Values.admin.existingSecret) }}
 {{- fail "set admin.token (at least 16 characters) or admin.existingSecret" }}
 {{- end }}
+{{- if .Values.store.cache.enabled }}
+{{- if not (include "mediagate.redis" .) }}
+{{- fail "store.cache.enabled needs a Redis store: set store.url or store.existingSecret" }}
+{{- end }}
+{{- if hasPrefix "redis+" .Values.store.url | and (not (hasPrefix "redis+unix" .Values.store.url)) }}
+{{- fail "store.cache.enabled needs a single Redis server, not redis+sentinel or redis+cluster" }}
+{{- end }}
+{{- end }}
 {{- end }}
