@@ -9,6 +9,7 @@
 //! again: every step is idempotent, so a crash or an outage half-way is completed by the next
 //! write (a retry of the same call, or any other) and never undone.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::RedisStore;
@@ -45,6 +46,31 @@ pub enum FileIntent {
 }
 
 impl RedisStore {
+    /// Writes an intent under its record's key, before the change's first step.
+    async fn record_intent(
+        &self,
+        conn: &mut Conn,
+        lease: &Lease,
+        key: &str,
+        intent: &impl Serialize,
+    ) -> Result<(), StoreError> {
+        lease.check()?;
+        let _: () = conn
+            .set(key, encode(key, intent)?)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn read_intent<T: DeserializeOwned>(
+        &self,
+        conn: &mut Conn,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let raw: Option<String> = conn.get(key).await.map_err(unavailable)?;
+        raw.map(|r| decode(key, &r)).transpose()
+    }
+
     pub(super) async fn begin_user(
         &self,
         conn: &mut Conn,
@@ -52,12 +78,8 @@ impl RedisStore {
         id: &UserId,
         intent: &UserIntent,
     ) -> Result<(), StoreError> {
-        let key = self.keys.user_intent(id);
-        lease.check()?;
-        let _: () = conn
-            .set(&key, encode(&key, intent)?)
-            .await
-            .map_err(unavailable)?;
+        self.record_intent(conn, lease, &self.keys.user_intent(id), intent)
+            .await?;
         self.apply_user(conn, lease, id, intent).await
     }
 
@@ -69,9 +91,9 @@ impl RedisStore {
         id: &UserId,
     ) -> Result<(), StoreError> {
         let key = self.keys.user_intent(id);
-        let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
-        let Some(raw) = raw else { return Ok(()) };
-        let intent: UserIntent = decode(&key, &raw)?;
+        let Some(intent) = self.read_intent::<UserIntent>(conn, &key).await? else {
+            return Ok(());
+        };
         tracing::info!(
             user_id = id.as_str(),
             "Completing an interrupted user change."
@@ -134,12 +156,8 @@ impl RedisStore {
         id: &FileId,
         intent: &FileIntent,
     ) -> Result<(), StoreError> {
-        let key = self.keys.file_intent(id);
-        lease.check()?;
-        let _: () = conn
-            .set(&key, encode(&key, intent)?)
-            .await
-            .map_err(unavailable)?;
+        self.record_intent(conn, lease, &self.keys.file_intent(id), intent)
+            .await?;
         self.apply_file(conn, lease, id, intent).await
     }
 
@@ -170,9 +188,7 @@ impl RedisStore {
         conn: &mut Conn,
         id: &FileId,
     ) -> Result<Option<FileIntent>, StoreError> {
-        let key = self.keys.file_intent(id);
-        let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
-        raw.map(|r| decode(&key, &r)).transpose()
+        self.read_intent(conn, &self.keys.file_intent(id)).await
     }
 
     async fn apply_file(

@@ -193,6 +193,10 @@ impl RedisStore {
         Ok(done == 1)
     }
 
+    async fn user_exists(&self, conn: &mut Conn, id: &UserId) -> Result<bool, StoreError> {
+        conn.exists(self.keys.user(id)).await.map_err(unavailable)
+    }
+
     /// Takes the user's lease and completes any change left behind.
     async fn lock_user(&self, conn: &mut Conn, id: &UserId) -> Result<Lease, StoreError> {
         let lease =
@@ -300,11 +304,7 @@ impl Store for RedisStore {
         // The owner's lease: a deletion of the owner cannot miss this file.
         let lease = self.lock_user(&mut conn, &file.owner).await?;
         let result = async {
-            let exists: bool = conn
-                .exists(self.keys.user(&file.owner))
-                .await
-                .map_err(unavailable)?;
-            if !exists {
+            if !self.user_exists(&mut conn, &file.owner).await? {
                 return Ok(Written::NoSuchUser);
             }
             let ftok = self.keys.file_token(&file.token);
@@ -391,11 +391,7 @@ impl Store for RedisStore {
         let mut conn = self.conn()?;
         let lease = self.lock_user(&mut conn, &record.user_id).await?;
         let result = async {
-            let exists: bool = conn
-                .exists(self.keys.user(&record.user_id))
-                .await
-                .map_err(unavailable)?;
-            if !exists {
+            if !self.user_exists(&mut conn, &record.user_id).await? {
                 return Ok(Written::NoSuchUser);
             }
             let skey = self.keys.session(key);
