@@ -277,14 +277,8 @@ impl Store for EmbeddedStore {
                     Some(v) => v.parse().map_err(|_| corrupt(SCHEMA_KEY, "not a number"))?,
                 }
             };
-            if version > migrate::CURRENT {
-                return Err(StoreError::SchemaTooNew {
-                    found: version,
-                    supported: migrate::CURRENT,
-                });
-            }
             let mut applied = Vec::new();
-            for m in migrate::pending(version) {
+            for m in migrate::pending(version)? {
                 embedded_step(m.version, txn)?;
                 txn.open_table(MIGRATIONS)
                     .map_err(err)?

@@ -23,9 +23,18 @@ pub const ALL: &[Migration] = &[Migration {
 /// The schema version this binary reads and writes.
 pub const CURRENT: u32 = 1;
 
-/// The migrations a store at `version` still needs.
-pub fn pending(version: u32) -> impl Iterator<Item = &'static Migration> {
-    ALL.iter().filter(move |m| m.version > version)
+/// The migrations a store at `version` still needs; a store newer than this binary is refused,
+/// since this binary would write records in a layout the store has left behind.
+pub fn pending(
+    version: u32,
+) -> Result<impl Iterator<Item = &'static Migration>, super::StoreError> {
+    if version > CURRENT {
+        return Err(super::StoreError::SchemaTooNew {
+            found: version,
+            supported: CURRENT,
+        });
+    }
+    Ok(ALL.iter().filter(move |m| m.version > version))
 }
 
 #[cfg(test)]
