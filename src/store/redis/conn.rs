@@ -319,7 +319,7 @@ impl SentinelConn {
                 Err(e) => Err(e),
             };
             match result {
-                Err(e) if moved(&e) => {
+                Err(e) if connection_lost(&e) => {
                     if let Ok(mut slot) = self.master.lock() {
                         *slot = None;
                     }
@@ -334,9 +334,9 @@ impl SentinelConn {
     }
 }
 
-/// An error after which the master may be elsewhere. Timeouts are not among them: the
-/// server may be busy, and a timed-out write may yet be applied.
-fn moved(e: &RedisError) -> bool {
+/// An error after which the connection, or the master, must be found again. Timeouts are not
+/// among them: the server may be busy, and a timed-out write may yet be applied.
+fn connection_lost(e: &RedisError) -> bool {
     e.is_io_error()
         || e.is_connection_dropped()
         || e.is_connection_refusal()
@@ -347,8 +347,28 @@ fn moved(e: &RedisError) -> bool {
 }
 
 impl Conn {
-    /// The decision's read: [`Conn::get_many`], served from the cache in cached mode.
+    /// The decision's read, once more if the first attempt found the connection lost: each
+    /// worker thread has its own connection, and the first request on a thread after an outage
+    /// would otherwise be the one that notices, and get 503 although Redis is back. Reads are
+    /// safe to repeat; the auth listener's timeout still bounds both attempts.
     pub async fn lookup(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
+        match self.lookup_once(keys).await {
+            Err(e) if connection_lost(&e) => self.lookup_once(keys).await,
+            done => done,
+        }
+    }
+
+    /// A `PING`, repeated as [`Conn::lookup`] is.
+    pub async fn ping(&mut self) -> Result<(), RedisError> {
+        let ping = redis::cmd("PING");
+        match ping.query_async::<String>(&mut *self).await {
+            Err(e) if connection_lost(&e) => ping.query_async::<String>(self).await.map(|_| ()),
+            done => done.map(|_| ()),
+        }
+    }
+
+    /// [`Conn::get_many`], served from the cache in cached mode.
+    async fn lookup_once(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
         if let Self::Cached(c) = self {
             let mut mget = redis::cmd("MGET");
             mget.arg(keys).set_cache_config(CommandCacheConfig::new());

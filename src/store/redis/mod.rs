@@ -230,12 +230,7 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        self.conn()?.ping().await.map_err(unavailable)
     }
 
     async fn schema_version(&self) -> Result<u32, StoreError> {
