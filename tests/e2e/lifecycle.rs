@@ -63,8 +63,18 @@ fn redis_down_fails_closed_and_recovers_by_itself() {
     // Every worker thread has its own connection: once one decides again, all do, and none
     // answers 503 for having been the first to notice that the old connection was gone.
     for _ in 0..10 {
-        assert_eq!(s.get(&f.alice_url, Some(&f.bob)).status, 403, "{}", s.logs());
-        assert_eq!(s.get(&f.alice_url, Some(&f.alice)).status, 200, "{}", s.logs());
+        assert_eq!(
+            s.get(&f.alice_url, Some(&f.bob)).status,
+            403,
+            "{}",
+            s.logs()
+        );
+        assert_eq!(
+            s.get(&f.alice_url, Some(&f.alice)).status,
+            200,
+            "{}",
+            s.logs()
+        );
     }
     s.app.wait_ready();
 }
