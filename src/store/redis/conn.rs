@@ -307,6 +307,10 @@ impl SentinelConn {
     /// Runs `send` on the master. After an error that can mean the master moved (connection
     /// lost or refused, `READONLY` from a demoted master), asks the sentinels again and tries
     /// once more: a request never waits for a second failover, and never goes to a replica.
+    /// A lost connection may have delivered the first try, so every write the store makes is
+    /// safe to resend: SET, DEL and set commands are idempotent, a lease take recognises its
+    /// own lease, a compare-and-swap that already applied reports a conflict (the caller
+    /// retries), and the worst left is an audit event or a download counted twice.
     async fn run<T, F, Fut>(&self, mut send: F) -> Result<T, RedisError>
     where
         F: FnMut(MultiplexedConnection) -> Fut,
@@ -353,16 +357,27 @@ impl Conn {
     /// safe to repeat; the auth listener's timeout still bounds both attempts.
     pub async fn lookup(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
         match self.lookup_once(keys).await {
-            Err(e) if connection_lost(&e) => self.lookup_once(keys).await,
+            Err(e) if self.reconnects_silently() && connection_lost(&e) => {
+                self.lookup_once(keys).await
+            }
             done => done,
         }
+    }
+
+    /// A connection manager that answers the request which finds its connection lost with
+    /// that error, and reconnects for the next one. (The Sentinel connection resends by itself,
+    /// and the cluster client retries internally.)
+    fn reconnects_silently(&self) -> bool {
+        matches!(self, Self::Single(_) | Self::Cached(_))
     }
 
     /// A `PING`, repeated as [`Conn::lookup`] is.
     pub async fn ping(&mut self) -> Result<(), RedisError> {
         let ping = redis::cmd("PING");
         match ping.query_async::<String>(&mut *self).await {
-            Err(e) if connection_lost(&e) => ping.query_async::<String>(self).await.map(|_| ()),
+            Err(e) if self.reconnects_silently() && connection_lost(&e) => {
+                ping.query_async::<String>(self).await.map(|_| ())
+            }
             done => done.map(|_| ()),
         }
     }

@@ -123,7 +123,8 @@ impl RedisStore {
             }
             UserIntent::Rotate { from, to } => {
                 lease.check()?;
-                self.cas_del(conn, &self.keys.user_token(from), id.as_str())
+                let utok = self.keys.user_token(from);
+                self.cas(conn, &self.scripts.cas_del, &utok, &[id.as_str()])
                     .await?;
                 let raw: Option<String> = conn.get(&ukey).await.map_err(unavailable)?;
                 // A record that is gone, or names neither token, takes no new token.
@@ -134,7 +135,8 @@ impl RedisStore {
                 if record.token == *from {
                     record.token = to.clone();
                     lease.check()?;
-                    self.cas_set(conn, &ukey, &raw, &encode(&ukey, &record)?)
+                    let json = encode(&ukey, &record)?;
+                    self.cas(conn, &self.scripts.cas_set, &ukey, &[&raw, &json])
                         .await?;
                 }
                 if record.token == *to {

@@ -39,6 +39,17 @@ impl Lease {
     }
 }
 
+/// Takes a lease, or finds it already ours: a connection layer may resend a command whose
+/// answer it lost (`conn` does after a Sentinel failover), and the resent take must not find
+/// our own lease and wait for it to expire.
+static TAKE: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(
+        r"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+          if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+          return 0",
+    )
+});
+
 /// Takes the lease on `key` for `lease`, waiting up to `wait` for the current holder.
 pub async fn acquire(
     conn: &mut Conn,
@@ -51,16 +62,14 @@ pub async fn acquire(
     let mut pause = Duration::from_millis(2);
     loop {
         let started = Instant::now();
-        let got: Option<String> = redis::cmd("SET")
-            .arg(&key)
+        let got: i64 = TAKE
+            .key(&key)
             .arg(&holder)
-            .arg("NX")
-            .arg("PX")
             .arg(lease.as_millis() as u64)
-            .query_async(conn)
+            .invoke_async(conn)
             .await
             .map_err(unavailable)?;
-        if got.is_some() {
+        if got == 1 {
             return Ok(Lease {
                 key,
                 holder,

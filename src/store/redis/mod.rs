@@ -151,39 +151,19 @@ impl RedisStore {
         Ok(v.unwrap_or(0))
     }
 
-    async fn cas_set(
+    /// Runs a compare-and-swap script (`cas_set` or `cas_del`) on one key; true if it applied.
+    async fn cas(
         &self,
         conn: &mut Conn,
+        script: &Script,
         key: &str,
-        expected: &str,
-        new: &str,
+        args: &[&str],
     ) -> Result<bool, StoreError> {
-        let done: i64 = self
-            .scripts
-            .cas_set
-            .key(key)
-            .arg(expected)
-            .arg(new)
-            .invoke_async(conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(done == 1)
-    }
-
-    async fn cas_del(
-        &self,
-        conn: &mut Conn,
-        key: &str,
-        expected: &str,
-    ) -> Result<bool, StoreError> {
-        let done: i64 = self
-            .scripts
-            .cas_del
-            .key(key)
-            .arg(expected)
-            .invoke_async(conn)
-            .await
-            .map_err(unavailable)?;
+        let mut call = script.key(key);
+        for a in args {
+            call.arg(*a);
+        }
+        let done: i64 = call.invoke_async(conn).await.map_err(unavailable)?;
         Ok(done == 1)
     }
 
@@ -644,9 +624,10 @@ impl RedisStore {
                     .map_err(unavailable)?;
             }
             let ftok = self.keys.file_token(&old.token);
+            let json = encode(&ftok, &new)?;
             lease.check()?;
             if !self
-                .cas_set(conn, &ftok, &raw, &encode(&ftok, &new)?)
+                .cas(conn, &self.scripts.cas_set, &ftok, &[&raw, &json])
                 .await?
             {
                 return Err(StoreError::Conflict);
@@ -678,7 +659,8 @@ impl RedisStore {
         let user: UserRecord = decode(&key, &raw)?;
         let sessions = self.delete_sessions_locked(conn, lease, id).await?;
         lease.check()?;
-        self.cas_del(conn, &self.keys.user_token(&user.token), id.as_str())
+        let utok = self.keys.user_token(&user.token);
+        self.cas(conn, &self.scripts.cas_del, &utok, &[id.as_str()])
             .await?;
         let mut deleted = DeletedUser {
             files: Vec::new(),
@@ -704,7 +686,7 @@ impl RedisStore {
                 .await?;
         }
         lease.check()?;
-        if !self.cas_del(conn, &key, &raw).await? {
+        if !self.cas(conn, &self.scripts.cas_del, &key, &[&raw]).await? {
             return Err(StoreError::Conflict);
         }
         for index in [self.keys.user_files(id), self.keys.user_grants(id)] {
