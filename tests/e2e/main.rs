@@ -35,6 +35,7 @@ mod chart;
 mod cli;
 mod faults;
 mod gate;
+mod harness;
 mod hostile;
 mod lifecycle;
 mod roundtrips;

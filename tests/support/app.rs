@@ -99,7 +99,13 @@ impl MediaGate {
                 let all = self.log();
                 return Err(all.get(start as usize..).unwrap_or(&all).to_owned());
             }
-            if http::send(port, "GET", b"/healthz", &[], b"").is_ok_and(|r| r.status == 200) {
+            // Only our child's listeners count: another test's mediagate may hold a port this
+            // one was about to fail to bind, and would answer /healthz in its place.
+            let ours = self.child.as_ref().is_some_and(|c| {
+                super::listens_on(c.id(), self.auth_port) && super::listens_on(c.id(), port)
+            });
+            if ours && http::send(port, "GET", b"/healthz", &[], b"").is_ok_and(|r| r.status == 200)
+            {
                 return Ok(());
             }
             if std::time::Instant::now() >= deadline {

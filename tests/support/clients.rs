@@ -48,29 +48,37 @@ impl Express {
             app.join("node_modules").exists(),
             "the Express test client is not installed: run scripts/clients.sh (make test does)"
         );
-        let port = super::free_port();
         let log = dir.join("express.log");
-        let mut child = Some(
-            Command::new("node")
-                .arg("server.js")
-                .current_dir(&app)
-                .env("PORT", port.to_string())
-                .env("REDIS_URL", redis_url)
-                .env("SESSION_SECRET", secrets)
-                .stdout(Stdio::from(std::fs::File::create(&log).expect("log")))
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn node"),
-        );
-        let up = super::wait_started(&mut child, || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
         let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
-        assert!(up, "express did not start:\n{}", log_text());
-        Self {
-            port,
-            child: child.expect("running"),
+        // The port may be taken between picking and listening (tests run in parallel): retry.
+        for _ in 0..5 {
+            let port = super::free_port();
+            let mut child = Some(
+                Command::new("node")
+                    .arg("server.js")
+                    .current_dir(&app)
+                    .env("PORT", port.to_string())
+                    .env("REDIS_URL", redis_url)
+                    .env("SESSION_SECRET", secrets)
+                    .stdout(Stdio::from(std::fs::File::create(&log).expect("log")))
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("spawn node"),
+            );
+            let up = super::wait_started(&mut child, port, || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            match child {
+                Some(child) if up => return Self { port, child },
+                Some(mut child) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("express did not start within 10 s:\n{}", log_text());
+                }
+                None => continue,
+            }
         }
+        panic!("express found no free port:\n{}", log_text());
     }
 
     /// Logs `user` in; returns the `name=value` cookie the app set.

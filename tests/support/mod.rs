@@ -58,12 +58,19 @@ pub fn require(program: &str) -> String {
     );
 }
 
-/// Waits up to 10 s until `ready()` holds. Returns false, and forgets the child, if it exited
-/// first (e.g. its port was taken), so that the caller can retry on another port.
-pub fn wait_started(child: &mut Option<std::process::Child>, ready: impl Fn() -> bool) -> bool {
+/// Waits up to 10 s until the child itself listens on `port` and `ready()` holds. Returns
+/// false, and forgets the child, if it exited first (e.g. its port was taken), so that the
+/// caller can retry on another port. `ready()` alone is not enough: when another test's process
+/// took the port in between, it would answer for a child that is about to fail its bind.
+pub fn wait_started(
+    child: &mut Option<std::process::Child>,
+    port: u16,
+    ready: impl Fn() -> bool,
+) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if ready() {
+        let pid = child.as_ref().map(std::process::Child::id);
+        if pid.is_some_and(|pid| listens_on(pid, port)) && ready() {
             return true;
         }
         if let Some(Ok(Some(_))) = child.as_mut().map(std::process::Child::try_wait) {
@@ -73,6 +80,32 @@ pub fn wait_started(child: &mut Option<std::process::Child>, ready: impl Fn() ->
         std::thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+/// True if process `pid` holds a socket listening on 127.0.0.1:`port`: the socket's inode,
+/// from `/proc/net/tcp`, is among the process' open files.
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    let wanted = format!("0100007F:{port:04X}");
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // Fields: sl local rem st tx:rx tr:when retrnsmt uid timeout inode …; 0A is LISTEN.
+            (f.len() > 9 && f[1] == wanted && f[3] == "0A").then(|| format!("socket:[{}]", f[9]))
+        })
+        .collect();
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+    })
 }
 
 /// Sends a signal to a child process by pid.

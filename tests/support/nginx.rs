@@ -67,7 +67,7 @@ impl Nginx {
             .expect("spawn nginx");
         self.child = Some(child);
         let port = self.port;
-        super::wait_started(&mut self.child, || {
+        super::wait_started(&mut self.child, port, || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         })
     }

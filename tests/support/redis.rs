@@ -108,7 +108,7 @@ impl RedisServer {
             .expect("spawn redis-server");
         self.child = Some(child);
         let port = self.port;
-        super::wait_started(&mut self.child, || {
+        super::wait_started(&mut self.child, port, || {
             command_on(port, &["PING"]).is_some_and(|r| r.contains("PONG"))
         })
     }
