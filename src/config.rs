@@ -266,14 +266,6 @@ impl Settings {
                     .into(),
             );
         }
-        if self.store.cache
-            && (url.starts_with("redis+cluster:") || url.starts_with("redis+sentinel:"))
-        {
-            problems.push(
-                "store.cache: cached mode needs a single Redis server (redis://, rediss://, redis+unix://)"
-                    .into(),
-            );
-        }
         if !(1..=60_000).contains(&self.store.cache_max_age_ms) {
             problems.push("store.cache_max_age_ms: must be between 1 and 60000".into());
         }
@@ -434,13 +426,16 @@ mod tests {
         .0;
         assert!(e.contains("store.cache: cached mode is for Redis"), "{e}");
         assert!(e.contains("store.cache_max_age_ms"), "{e}");
-        let e = load(&[
-            ("MEDIAGATE__STORE__URL", "redis+cluster://10.0.0.1:7000"),
-            ("MEDIAGATE__STORE__CACHE", "true"),
-        ])
-        .unwrap_err()
-        .0;
-        assert!(e.contains("needs a single Redis server"), "{e}");
+        for url in [
+            "redis+cluster://10.0.0.1:7000",
+            "redis+sentinel://10.0.0.1:26379/m",
+        ] {
+            load(&[
+                ("MEDIAGATE__STORE__URL", url),
+                ("MEDIAGATE__STORE__CACHE", "true"),
+            ])
+            .expect("cached mode on every Redis deployment");
+        }
         let e = load(&[(
             "MEDIAGATE__STORE__URL",
             "redis+sentinel://u:hunter2@10.0.0.1:x/m",

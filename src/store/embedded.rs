@@ -45,13 +45,6 @@ fn err(e: impl Into<redb::Error>) -> StoreError {
     StoreError::unavailable(e.into())
 }
 
-fn corrupt(key: &str, what: &str) -> StoreError {
-    StoreError::Corrupt {
-        key: key.to_owned(),
-        source: serde::de::Error::custom(what),
-    }
-}
-
 /// Reads one value from a table that may not exist yet (a store before its first migration).
 fn get(
     txn: &redb::ReadTransaction,
@@ -81,6 +74,8 @@ fn embedded_step(version: u32, txn: &redb::WriteTransaction) -> Result<(), Store
             txn.open_table(EVENTS).map_err(err)?;
             Ok(())
         }
+        // Layout 2 is Redis' alone: the embedded tables were compact already.
+        2 => Ok(()),
         other => Err(StoreError::SchemaTooNew {
             found: other,
             supported: migrate::CURRENT,
@@ -245,7 +240,9 @@ fn members(
 fn version_in(txn: &redb::ReadTransaction) -> Result<u32, StoreError> {
     match get(txn, META, SCHEMA_KEY)? {
         None => Ok(0),
-        Some(v) => v.parse().map_err(|_| corrupt(SCHEMA_KEY, "not a number")),
+        Some(v) => v
+            .parse()
+            .map_err(|_| StoreError::corrupt(SCHEMA_KEY, "not a number")),
     }
 }
 
@@ -274,7 +271,9 @@ impl Store for EmbeddedStore {
                     .map(|v| v.value().to_owned());
                 match v {
                     None => 0,
-                    Some(v) => v.parse().map_err(|_| corrupt(SCHEMA_KEY, "not a number"))?,
+                    Some(v) => v
+                        .parse()
+                        .map_err(|_| StoreError::corrupt(SCHEMA_KEY, "not a number"))?,
                 }
             };
             let mut applied = Vec::new();
@@ -384,7 +383,7 @@ impl Store for EmbeddedStore {
     ) -> Result<Lookup, StoreError> {
         let txn = self.read()?;
         let user_of_token = get(&txn, USER_TOKENS, user_token.as_str())?
-            .map(|u| UserId::parse(&u).map_err(|_| corrupt("utok", "not a user id")))
+            .map(|u| UserId::parse(&u).map_err(|_| StoreError::corrupt("utok", "not a user id")))
             .transpose()?;
         let file = get(&txn, FILE_TOKENS, file_token.as_str())?
             .map(|raw| decode("ftok", &raw))

@@ -1,6 +1,7 @@
 //! The only place Redis key names are built.
 //!
-//! Layout (schema version 1, see `migrations/V0001__init.lua`), `{p}` being `store.prefix`:
+//! Layout (schema version 2, see `migrations/` and `super::redis::compact`), `{p}` being
+//! `store.prefix`:
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
@@ -10,9 +11,9 @@
 //! | `{p}:meta` | hash | `created_at`, `layout` |
 //! | `{p}:user:{user_id}` | string | JSON `UserRecord` |
 //! | `{p}:utok:{user_token}` | string | user id |
-//! | `{p}:ftok:{file_token}` | string | JSON `FileRecord` (the decision reads this) |
-//! | `{p}:file:{file_id}` | string | current file token |
-//! | `{p}:ufiles:{user_id}` | set | the user's file ids |
+//! | `{p}:ftok:{file_token}` | string | the file's record as a compact JSON array (the decision reads this) |
+//! | `{p}:fids:{first 4 digits of file_id}` | hash | file id → current file token |
+//! | `{p}:uf:{user_id}` | hash | the user's file ids → `""` |
 //! | `{p}:sess:{sha256(session id)}` | string | JSON `SessionRecord`, TTL = session lifetime |
 //! | `{p}:usess:{user_id}` | set | the user's session keys |
 //! | `{p}:ugrants:{user_id}` | set | ids of files shared with the user |
@@ -21,6 +22,12 @@
 //! | `{p}:lock:user:{user_id}`, `{p}:lock:file:{file_id}` | string | a writer's lease, with a TTL |
 //! | `{p}:upend:{user_id}` | string | JSON user change in progress (see `redis::intent`) |
 //! | `{p}:fpend:{file_id}` | string | JSON file change in progress |
+//!
+//! Version 2 exists for memory: a key costs Redis about 100 bytes before its value, so the
+//! id index lives in 65,536 hash buckets and a user's files in one hash, both small enough for
+//! Redis' compact listpack encoding (up to 128 entries a bucket: 8 million files), and the
+//! record leaves out what its key or its id already say (token, storage path). Version 1 had
+//! `{p}:file:{file_id}` strings, `{p}:ufiles:{user_id}` sets and JSON-object records.
 //!
 //! Every script and transaction touches one key, so the layout works unchanged on Redis
 //! Cluster: no hash tags, no cross-slot operation. Changes that span keys are ordered steps
@@ -62,11 +69,30 @@ impl Keys {
     pub fn file_token(&self, t: &FileToken) -> String {
         format!("{}:ftok:{}", self.prefix, t.as_str())
     }
-    pub fn file(&self, id: &FileId) -> String {
-        format!("{}:file:{}", self.prefix, id.as_str())
+    /// The bucket of the id index that holds `id` (its field is the whole id).
+    pub fn file_ids(&self, id: &FileId) -> String {
+        let id = id.as_str();
+        format!("{}:fids:{}", self.prefix, id.get(..4).unwrap_or(id))
     }
     pub fn user_files(&self, id: &UserId) -> String {
-        format!("{}:ufiles:{}", self.prefix, id.as_str())
+        format!("{}:uf:{}", self.prefix, id.as_str())
+    }
+    /// Key patterns of layout 1, which migration 2 rewrites.
+    pub fn v1_files(&self) -> String {
+        format!("{}:file:*", self.prefix)
+    }
+    pub fn v1_user_files(&self) -> String {
+        format!("{}:ufiles:*", self.prefix)
+    }
+    pub fn file_tokens(&self) -> String {
+        format!("{}:ftok:*", self.prefix)
+    }
+    /// The id or token a key of `pattern` (one of the three above) ends with.
+    pub fn suffix<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(self.prefix.as_str())?
+            .strip_prefix(':')?
+            .split_once(':')
+            .map(|(_, rest)| rest)
     }
     pub fn session(&self, k: &SessionKey) -> String {
         format!("{}:sess:{}", self.prefix, k.as_str())

@@ -14,14 +14,21 @@ pub struct Migration {
 }
 
 /// Every migration this binary knows, oldest first.
-pub const ALL: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    redis_lua: include_str!("../../migrations/V0001__init.lua"),
-}];
+pub const ALL: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        redis_lua: include_str!("../../migrations/V0001__init.lua"),
+    },
+    Migration {
+        version: 2,
+        name: "compact",
+        redis_lua: include_str!("../../migrations/V0002__compact.lua"),
+    },
+];
 
 /// The schema version this binary reads and writes.
-pub const CURRENT: u32 = 1;
+pub const CURRENT: u32 = 2;
 
 /// The migrations a store at `version` still needs; a store newer than this binary is refused,
 /// since this binary would write records in a layout the store has left behind.

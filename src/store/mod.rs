@@ -235,6 +235,14 @@ impl StoreError {
     pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Unavailable(Box::new(e))
     }
+
+    /// A value under `key` that is not what mediagate writes there, for a reason in words.
+    pub(crate) fn corrupt(key: &str, what: &str) -> Self {
+        Self::Corrupt {
+            key: key.to_owned(),
+            source: serde::de::Error::custom(what),
+        }
+    }
 }
 
 /// Outcome of a write that needs its owner to exist.

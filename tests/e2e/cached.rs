@@ -1,16 +1,19 @@
 //! Cached mode (`store.cache`): decisions are read from a per-thread copy that Redis keeps
 //! honest with RESP3 invalidations. Two mediagate instances share one Redis; every revocation
 //! must reach both within 100 ms, although the copies' own age limit is set to a minute here,
-//! so only the invalidation can explain it. A store outage still fails closed.
+//! so only the invalidation can explain it. A store outage still fails closed. Behind Sentinel
+//! and on a Cluster, a failover replaces the connections to the failed master, and the copies
+//! it tracked are gone with them: its invalidations will never come.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::gate::{ALICE_BYTES, fixture};
+use crate::gate::{ALICE_BYTES, Fixture, fixture};
 use crate::support::app::{MediaGate, Stack, StoreKind};
 use crate::support::http;
+use crate::support::redis::RedisServer;
 
 /// Asks an auth listener directly, as nginx's subrequest does.
 fn ask(port: u16, url: &str, session: Option<&str>) -> u16 {
@@ -28,13 +31,14 @@ fn ask(port: u16, url: &str, session: Option<&str>) -> u16 {
         .status
 }
 
-fn mgets(s: &Stack) -> u64 {
-    let raw = s
-        .redis
-        .as_ref()
-        .unwrap()
-        .command(&["INFO", "commandstats"])
-        .unwrap();
+/// `MGET`s the server has run so far.
+fn mgets(redis: &RedisServer) -> u64 {
+    calls(redis, "mget")
+}
+
+/// Calls of `command` the server has run so far.
+fn calls(redis: &RedisServer, command: &str) -> u64 {
+    let raw = redis.command(&["INFO", "commandstats"]).unwrap();
     let stats: BTreeMap<&str, u64> = raw
         .lines()
         .filter_map(|l| l.strip_prefix("cmdstat_"))
@@ -44,7 +48,7 @@ fn mgets(s: &Stack) -> u64 {
             Some((name, calls.parse().ok()?))
         })
         .collect();
-    stats.get("mget").copied().unwrap_or(0)
+    stats.get(command).copied().unwrap_or(0)
 }
 
 /// Every instance answers `expected` for a while (so every worker thread holds a copy).
@@ -82,48 +86,112 @@ fn dropped_everywhere(
     eprintln!("{what}: dropped everywhere after {:?}", changed.elapsed());
 }
 
-#[test]
-fn cached_decisions_are_dropped_on_every_instance_within_100_ms() {
+/// A stack in cached mode (copies allowed to live a minute) and a second instance on the
+/// same store: the stack's `url` is the store's.
+fn two_cached(kind: StoreKind, url: impl Fn(&Stack) -> String) -> (Stack, MediaGate) {
     let env: Vec<(String, String)> = [
         ("MEDIAGATE__STORE__CACHE", "true"),
         ("MEDIAGATE__STORE__CACHE_MAX_AGE_MS", "60000"),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .into();
-    let mut s = Stack::start_with(StoreKind::Redis, env.clone(), |c| c);
+    let s = Stack::start_with(kind, env.clone(), |c| c);
     let mut second_env = env;
-    second_env.push((
-        "MEDIAGATE__STORE__URL".into(),
-        s.redis.as_ref().unwrap().url(),
-    ));
+    second_env.push(("MEDIAGATE__STORE__URL".into(), url(&s)));
     second_env.push((
         "MEDIAGATE__STORAGE__ROOT".into(),
         s.storage_root.to_string_lossy().into_owned(),
     ));
     let second = MediaGate::start(&s.dir.path().join("second"), second_env);
     second.wait_ready();
+    (s, second)
+}
+
+/// A grant given, used everywhere, revoked: dropped everywhere within 100 ms.
+fn revoked_grant_is_dropped(s: &Stack, instances: &[u16], id: &str, url: &str, bob: &str) {
+    let grant = format!("/v1/files/{id}/grants/bob");
+    assert_eq!(s.admin("PUT", &grant, &[], b"").status, 200);
+    warm(instances, url, Some(bob), 200);
+    assert_eq!(s.admin("DELETE", &grant, &[], b"").status, 204);
+    dropped_everywhere(instances, url, Some(bob), 200, "grant revoked");
+}
+
+/// Store reads (`reads`, a counter on the servers) made by 200 warm decisions, 100 on each
+/// instance, all of which must allow.
+fn reads_for_warm_decisions(
+    instances: &[u16],
+    url: &str,
+    session: &str,
+    reads: impl Fn() -> u64,
+) -> u64 {
+    warm(instances, url, Some(session), 200);
+    let before = reads();
+    for port in instances {
+        for _ in 0..100 {
+            assert_eq!(ask(*port, url, Some(session)), 200);
+        }
+    }
+    reads() - before
+}
+
+/// `fail` kills the master that served the copies of bob's grant that every instance holds;
+/// the grant, revoked on the promoted replica, must stop working everywhere within 100 ms (no
+/// invalidation from the dead master will ever come), and the owner's decisions come back.
+fn revocation_survives_a_failover(
+    s: &mut Stack,
+    instances: &[u16],
+    f: &Fixture,
+    fail: impl FnOnce(&mut Stack),
+) {
+    let id = f.alice_upload["file_id"].as_str().unwrap();
+    let grant = format!("/v1/files/{id}/grants/bob");
+    assert_eq!(s.admin("PUT", &grant, &[], b"").status, 200);
+    warm(instances, &f.alice_url, Some(&f.bob), 200);
+    fail(s);
+    crate::support::eventually("the revocation", Duration::from_secs(15), || {
+        let status = s.admin("DELETE", &grant, &[], b"").status;
+        assert!(status == 204 || status == 503, "revoking: {status}");
+        (status == 204).then_some(())
+    });
+    dropped_everywhere(
+        instances,
+        &f.alice_url,
+        Some(&f.bob),
+        200,
+        "grant revoked across a failover",
+    );
+    crate::support::eventually(
+        "decisions after the failover",
+        Duration::from_secs(15),
+        || {
+            let answers: Vec<u16> = instances
+                .iter()
+                .flat_map(|p| (0..4).map(|_| ask(*p, &f.alice_url, Some(&f.alice))))
+                .collect();
+            assert!(
+                answers.iter().all(|a| *a == 200 || *a == 503),
+                "{answers:?}"
+            );
+            answers.iter().all(|a| *a == 200).then_some(())
+        },
+    );
+}
+
+#[test]
+fn cached_decisions_are_dropped_on_every_instance_within_100_ms() {
+    let (mut s, second) = two_cached(StoreKind::Redis, |s| s.redis.as_ref().unwrap().url());
     let both = [s.app.auth_port, second.auth_port];
     let f = fixture(&s);
     let id = f.alice_upload["file_id"].as_str().unwrap().to_owned();
     assert_eq!(s.get(&f.alice_url, Some(&f.alice)).body, ALICE_BYTES);
 
     // The copies are used: once warm, decisions make next to no MGET.
-    warm(&both, &f.alice_url, Some(&f.alice), 200);
-    let before = mgets(&s);
-    for port in both {
-        for _ in 0..100 {
-            assert_eq!(ask(port, &f.alice_url, Some(&f.alice)), 200);
-        }
-    }
-    let made = mgets(&s) - before;
+    let made = reads_for_warm_decisions(&both, &f.alice_url, &f.alice, || {
+        mgets(s.redis.as_ref().unwrap())
+    });
     assert!(made <= 4, "{made} MGETs for 200 warm decisions");
 
-    // A grant revoked.
-    let grant = format!("/v1/files/{id}/grants/bob");
-    assert_eq!(s.admin("PUT", &grant, &[], b"").status, 200);
-    warm(&both, &f.alice_url, Some(&f.bob), 200);
-    assert_eq!(s.admin("DELETE", &grant, &[], b"").status, 204);
-    dropped_everywhere(&both, &f.alice_url, Some(&f.bob), 200, "grant revoked");
+    revoked_grant_is_dropped(&s, &both, &id, &f.alice_url, &f.bob);
 
     // Visibility narrowed.
     let file = format!("/v1/files/{id}");
@@ -223,4 +291,63 @@ fn cached_decisions_are_dropped_on_every_instance_within_100_ms() {
     );
     // The closed connection drops every copy at once (a new epoch), whatever their age.
     assert!(last_copy < Duration::from_millis(100), "{last_copy:?}");
+}
+
+#[test]
+fn cached_mode_behind_sentinel_stays_honest_across_a_failover() {
+    let (mut s, second) = two_cached(StoreKind::Sentinel, |s| s.sentinel.as_ref().unwrap().url());
+    let both = [s.app.auth_port, second.auth_port];
+    let f = fixture(&s);
+    let id = f.alice_upload["file_id"].as_str().unwrap().to_owned();
+
+    // The copies are used: once warm, decisions make next to no MGET on the master.
+    let made = reads_for_warm_decisions(&both, &f.alice_url, &f.alice, || {
+        mgets(&s.sentinel.as_ref().unwrap().master)
+    });
+    assert!(made <= 4, "{made} MGETs for 200 warm decisions");
+    revoked_grant_is_dropped(&s, &both, &id, &f.alice_url, &f.bob);
+
+    revocation_survives_a_failover(&mut s, &both, &f, |s| {
+        let mut set = s.sentinel.take().expect("sentinel set");
+        set.fail_master();
+        s.sentinel = Some(set);
+    });
+
+    // The copies now come from the new master (a replica runs no MGET of its own), and its
+    // invalidations reach both instances.
+    let promoted = &s.sentinel.as_ref().unwrap().replica;
+    assert!(mgets(promoted) > 0, "no decision read the new master");
+    revoked_grant_is_dropped(&s, &both, &id, &f.alice_url, &f.bob);
+}
+
+#[test]
+fn cached_mode_on_a_cluster_stays_honest_across_a_failover() {
+    let (mut s, second) = two_cached(StoreKind::Cluster, |s| s.cluster.as_ref().unwrap().url());
+    let both = [s.app.auth_port, second.auth_port];
+    let f = fixture(&s);
+    let id = f.alice_upload["file_id"].as_str().unwrap().to_owned();
+    let gets = |s: &Stack| -> u64 {
+        let c = s.cluster.as_ref().unwrap();
+        c.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !c.down.contains(i))
+            .map(|(_, n)| calls(n, "get"))
+            .sum()
+    };
+
+    // The copies are used: once warm, decisions send next to no GET (one per key otherwise).
+    let made = reads_for_warm_decisions(&both, &f.alice_url, &f.alice, || gets(&s));
+    assert!(made <= 12, "{made} GETs for 200 warm decisions");
+    revoked_grant_is_dropped(&s, &both, &id, &f.alice_url, &f.bob);
+
+    // The master that holds the file's record.
+    let file_token = f.alice_url.split('/').nth(3).unwrap().to_owned();
+    revocation_survives_a_failover(&mut s, &both, &f, |s| {
+        let mut cluster = s.cluster.take().expect("cluster");
+        let victim = cluster.master_for(&format!("mediagate:ftok:{file_token}"));
+        cluster.fail_master(victim);
+        s.cluster = Some(cluster);
+    });
+    revoked_grant_is_dropped(&s, &both, &id, &f.alice_url, &f.bob);
 }

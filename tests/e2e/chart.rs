@@ -82,19 +82,21 @@ fn the_chart_refuses_broken_values() {
             json!({"store": {"cache": {"enabled": true}}}),
             "needs a Redis store",
         ),
-        (
-            json!({"store": {"url": "redis+cluster://c1:6379", "cache": {"enabled": true}}}),
-            "single Redis server",
-        ),
     ] {
         let (ok, _, err) = chart(&["render", &chart_dir(), &values.to_string()]);
         assert!(!ok, "{values} rendered");
         assert!(err.contains(expected), "{values}: {err}");
     }
-    let cached = json!({"store": {"url": "redis://redis:6379/0", "cache": {"enabled": true}}});
-    let (ok, out, err) = chart(&["render", &chart_dir(), &cached.to_string()]);
-    assert!(ok, "{err}");
-    assert!(out.contains("cache = true"), "{out}");
+    for url in [
+        "redis://redis:6379/0",
+        "redis+sentinel://s1:26379/mymaster",
+        "redis+cluster://c1:6379,c2:6379",
+    ] {
+        let cached = json!({"store": {"url": url, "cache": {"enabled": true}}});
+        let (ok, out, err) = chart(&["render", &chart_dir(), &cached.to_string()]);
+        assert!(ok, "{url}: {err}");
+        assert!(out.contains("cache = true"), "{out}");
+    }
     // Every Redis form the binary takes, the chart takes too.
     for url in [
         "redis://redis:6379/0",

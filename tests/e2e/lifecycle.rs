@@ -92,10 +92,11 @@ fn a_fresh_store_is_initialised_and_ready() {
     let s = Stack::start(StoreKind::Redis);
     let redis = s.redis.as_ref().unwrap();
     let version = redis.command(&["GET", "mediagate:schema"]).unwrap();
-    assert!(version.contains("\r\n1\r\n"), "{version}");
+    let current = mediagate::store::migrate::CURRENT;
+    assert!(version.contains(&format!("\r\n{current}\r\n")), "{version}");
     let r = crate::support::http::get(s.app.admin_port, "/readyz", &[]);
     assert_eq!(r.status, 200);
-    assert_eq!(r.json()["schema"], 1);
+    assert_eq!(r.json()["schema"], current);
 }
 
 #[test]

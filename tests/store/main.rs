@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod relayout;
 mod resume;
 mod suite;
 
@@ -68,13 +69,51 @@ async fn cluster_passes_every_suite() {
     suite::events_are_capped(open("cap").await.expect("open cluster"), false).await;
     let written = suite::write_sample(open("p").await.expect("open cluster")).await;
     suite::check_sample(open("p").await.expect("open cluster"), &written).await;
-    let stores = [open("m").await.unwrap(), open("m").await.unwrap()];
+    migrate_together(&[open("m").await.unwrap(), open("m").await.unwrap()]).await;
+
+    // Layout 1 written across the masters, rewritten by SCAN on each.
+    let put = |args: &[&str]| {
+        let node = &cluster.nodes[cluster.master_for(args[1])];
+        node.command(args).expect("command on the key's master")
+    };
+    let keys = |pattern: &str| {
+        cluster
+            .nodes
+            .iter()
+            .filter(|n| n.info("replication", "role").as_deref() == Some("master"))
+            .flat_map(|n| resp_lines(&n.command(&["KEYS", pattern]).unwrap_or_default()))
+            .collect()
+    };
+    relayout::layout_1_becomes_layout_2(open("v").await.unwrap(), "v", &put, &keys).await;
+}
+
+/// Migrates a fresh keyspace from several processes at once: each migration is applied by
+/// exactly one of them.
+async fn migrate_together(stores: &[Arc<dyn Store>]) {
     let applied: Vec<u32> = futures_util::future::join_all(stores.iter().map(|s| s.migrate()))
         .await
         .into_iter()
         .flat_map(|r| r.expect("migrate"))
         .collect();
-    assert_eq!(applied, vec![1], "exactly one process applies V0001");
+    let every: Vec<u32> = store::migrate::ALL.iter().map(|m| m.version).collect();
+    assert_eq!(applied, every, "exactly one process applies each migration");
+}
+
+/// The bulk strings of a raw RESP array reply.
+fn resp_lines(raw: &str) -> Vec<String> {
+    raw.lines()
+        .filter(|l| !l.starts_with('*') && !l.starts_with('$') && !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn redis_rewrites_layout_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = RedisServer::start(dir.path());
+    let put = |args: &[&str]| r.command(args).expect("command");
+    let keys = |pattern: &str| resp_lines(&r.command(&["KEYS", pattern]).unwrap_or_default());
+    relayout::layout_1_becomes_layout_2(redis_store(&r, "v").await, "v", &put, &keys).await;
 }
 
 #[tokio::test]
@@ -133,12 +172,7 @@ async fn concurrent_migrations_apply_once() {
     let dir = tempfile::tempdir().unwrap();
     let r = RedisServer::start(dir.path());
     let stores: Vec<_> = futures_join(4, || redis_store(&r, "m")).await;
-    let results = futures_util::future::join_all(stores.iter().map(|s| s.migrate())).await;
-    let applied: Vec<u32> = results
-        .into_iter()
-        .flat_map(|r| r.expect("migrate"))
-        .collect();
-    assert_eq!(applied, vec![1], "exactly one process applies V0001");
+    migrate_together(&stores).await;
     assert_eq!(
         stores[0].schema_version().await.unwrap(),
         store::migrate::CURRENT

@@ -127,7 +127,8 @@ async fn a_deletion_cut_off_half_way_still_hands_back_the_bytes() {
     );
     assert_eq!(store.delete_file(&f.file_id).await.unwrap(), None);
     assert_eq!(
-        r.command(&["EXISTS", &format!("r:file:{id}")]).unwrap(),
+        r.command(&["HEXISTS", &format!("r:fids:{}", &id[..4]), id])
+            .unwrap(),
         ":0\r\n"
     );
 }

@@ -73,8 +73,5 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if not (include "mediagate.redis" .) }}
 {{- fail "store.cache.enabled needs a Redis store: set store.url or store.existingSecret" }}
 {{- end }}
-{{- if hasPrefix "redis+" .Values.store.url | and (not (hasPrefix "redis+unix" .Values.store.url)) }}
-{{- fail "store.cache.enabled needs a single Redis server, not redis+sentinel or redis+cluster" }}
-{{- end }}
 {{- end }}
 {{- end }}

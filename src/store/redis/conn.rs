@@ -10,8 +10,10 @@
 //!   failover costs the requests made while no master exists, which the auth listener answers
 //!   with 503, never with a stale grant.
 //!
-//! Every connection is made lazily: mediagate starts, unready, while Redis is down.
+//! Every connection is made lazily: mediagate starts, unready, while Redis is down. Cached
+//! mode ([`Cache`]) works on all three.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,10 +23,11 @@ use redis::aio::{
 use redis::caching::{CacheConfig, CacheMode};
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Cmd, CommandCacheConfig, ConnectionAddr, ErrorKind, IntoConnectionInfo,
-    Pipeline, ProtocolVersion, RedisError, RedisFuture, ServerErrorKind, Value,
+    Pipeline, ProtocolVersion, PushInfo, PushKind, RedisError, RedisFuture, ServerErrorKind, Value,
 };
 
 /// What a `store.url` names, checked without connecting.
@@ -35,7 +38,8 @@ pub struct Target {
 
 enum Kind {
     Single(Box<redis::Client>),
-    Cluster(Box<ClusterClient>),
+    /// The client, and the seeds it was built from (cached mode builds one per thread).
+    Cluster(Box<ClusterClient>, Vec<String>),
     Sentinel(Arc<Sentinel>),
 }
 
@@ -81,14 +85,8 @@ impl Target {
                 .into_iter()
                 .map(|h| format!("redis://{auth}{h}"))
                 .collect::<Vec<_>>();
-            // A node that refuses connections a few times is dropped from the client's map until
-            // the next topology refresh, which then finds the promoted replica; by default the
-            // client would keep dialling a dead master for ever.
-            let client = ClusterClientBuilder::new(seeds)
-                .max_connection_attempts(std::num::NonZeroUsize::MIN.saturating_add(2))
-                .build()
-                .map_err(|e| BadUrl(format!("redis+cluster URL: {e}")))?;
-            return Ok(Self::of(Kind::Cluster(Box::new(client))));
+            let client = cluster_client(&seeds, None)?;
+            return Ok(Self::of(Kind::Cluster(Box::new(client), seeds)));
         }
         if let Some(rest) = url.strip_prefix("redis+sentinel://") {
             let (auth, rest) = split_auth(rest);
@@ -149,24 +147,10 @@ impl Target {
         let Some(cache) = cache else { return Ok(self) };
         let bad = |e: RedisError| BadUrl(format!("cached mode: {e}"));
         let kind = match self.kind {
-            Kind::Single(client) => {
-                let info = client.get_connection_info().clone();
-                let settings = info
-                    .redis_settings()
-                    .clone()
-                    .set_protocol(ProtocolVersion::RESP3);
-                let info = info
-                    .set_redis_settings(settings)
-                    .into_connection_info()
-                    .map_err(bad)?;
-                Kind::Single(Box::new(redis::Client::open(info).map_err(bad)?))
-            }
-            Kind::Cluster(_) | Kind::Sentinel(_) => {
-                return Err(BadUrl(
-                    "store.cache: cached mode needs a single Redis server (redis://, rediss://)"
-                        .into(),
-                ));
-            }
+            Kind::Single(client) => Kind::Single(Box::new(resp3(&client).map_err(bad)?)),
+            // These make their cached clients per connection, in `connect_lazy` (Sentinel: at
+            // each failover; Cluster: one per thread).
+            kind @ (Kind::Sentinel(_) | Kind::Cluster(..)) => kind,
         };
         Ok(Self {
             kind,
@@ -197,16 +181,27 @@ impl Target {
                     config,
                 )?)
             }
-            Kind::Cluster(client) => {
+            Kind::Cluster(client, seeds) => {
                 let config = ClusterConfig::new()
                     .set_connection_timeout(timeout)
                     .set_response_timeout(timeout);
-                Conn::Cluster(client.get_pending_async_connection_with_config(config))
+                match &self.cache {
+                    // A client's node connections share its copies, each under its own epoch,
+                    // so threads sharing one client would keep replacing each other's copies:
+                    // each thread gets a client of its own, as it gets a connection elsewhere.
+                    Some(cache) => {
+                        let own = cluster_client(seeds, Some(cache))
+                            .map_err(|e| RedisError::from(std::io::Error::other(e.0)))?;
+                        Conn::CachedCluster(own.get_pending_async_connection_with_config(config))
+                    }
+                    None => Conn::Cluster(client.get_pending_async_connection_with_config(config)),
+                }
             }
             Kind::Sentinel(sentinel) => Conn::Sentinel(SentinelConn {
                 sentinel: sentinel.clone(),
                 master: Arc::new(Mutex::new(None)),
                 timeout,
+                cache: self.cache.as_ref().map(Cache::config),
             }),
         })
     }
@@ -216,10 +211,42 @@ impl Target {
         match (&self.kind, self.cache.is_some()) {
             (Kind::Single(_), false) => "redis",
             (Kind::Single(_), true) => "redis-cached",
-            (Kind::Cluster(_), _) => "redis-cluster",
-            (Kind::Sentinel(_), _) => "redis-sentinel",
+            (Kind::Cluster(..), false) => "redis-cluster",
+            (Kind::Cluster(..), true) => "redis-cluster-cached",
+            (Kind::Sentinel(_), false) => "redis-sentinel",
+            (Kind::Sentinel(_), true) => "redis-sentinel-cached",
         }
     }
+}
+
+/// A cluster client on `seeds`, in cached mode with `Some`.
+///
+/// A node that refuses connections a few times is dropped from the client's map until the next
+/// topology refresh, which then finds the promoted replica; by default the client would keep
+/// dialling a dead master for ever. In cached mode every node connection has its own copies
+/// (redis-rs tags them with the connection's epoch), and a node's disconnection, pushed over
+/// RESP3, makes the client reconnect, so a failed master's copies are not served again.
+fn cluster_client(seeds: &[String], cache: Option<&Cache>) -> Result<ClusterClient, BadUrl> {
+    let mut builder = ClusterClientBuilder::new(seeds.to_vec())
+        .max_connection_attempts(std::num::NonZeroUsize::MIN.saturating_add(2));
+    if let Some(cache) = cache {
+        builder = builder
+            .use_protocol(ProtocolVersion::RESP3)
+            .cache_config(cache.config());
+    }
+    builder
+        .build()
+        .map_err(|e| BadUrl(format!("redis+cluster URL: {e}")))
+}
+
+/// The same client speaking RESP3, which cached mode needs for Redis' invalidation pushes.
+fn resp3(client: &redis::Client) -> Result<redis::Client, RedisError> {
+    let info = client.get_connection_info().clone();
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    redis::Client::open(info.set_redis_settings(settings).into_connection_info()?)
 }
 
 /// `user:pass@hosts` → (`user:pass@`, `hosts`).
@@ -265,6 +292,8 @@ pub enum Conn {
     /// A single server in cached mode: only the decision's read is served from the cache.
     Cached(ConnectionManager),
     Cluster(ClusterConnection),
+    /// A cluster in cached mode: as `Cached`, only the decision's reads use the copies.
+    CachedCluster(ClusterConnection),
     Sentinel(SentinelConn),
 }
 
@@ -273,35 +302,68 @@ pub enum Conn {
 pub struct SentinelConn {
     sentinel: Arc<Sentinel>,
     /// `None` until first use and after an error that may mean a failover.
-    master: Arc<Mutex<Option<MultiplexedConnection>>>,
+    master: Arc<Mutex<Option<Master>>>,
     timeout: Duration,
+    /// Cached mode: each master connection keeps its own copies, so a failover, which
+    /// replaces the connection, starts from none.
+    cache: Option<CacheConfig>,
+}
+
+/// A connection to the master, and whether it is still open.
+struct Master {
+    conn: MultiplexedConnection,
+    /// Cleared by redis-rs' disconnection notice, in cached mode (without it, a command on a
+    /// closed connection fails, and that failure sends `run` to the sentinels). This is what
+    /// keeps a closed connection's copies, which no invalidation reaches any more, from being
+    /// served: a cache hit never touches the socket, so no error would tell.
+    open: Arc<AtomicBool>,
 }
 
 impl SentinelConn {
     async fn master(&self) -> Result<MultiplexedConnection, RedisError> {
-        if let Some(conn) = self.cached() {
+        if let Some(conn) = self.current() {
             return Ok(conn);
         }
         let resolve = async {
-            let client = self.sentinel.client.lock().await.async_get_client().await?;
-            let config = AsyncConnectionConfig::new()
+            let mut client = self.sentinel.client.lock().await.async_get_client().await?;
+            let mut config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(self.timeout))
                 .set_response_timeout(Some(self.timeout));
+            let open = Arc::new(AtomicBool::new(true));
+            if let Some(cache) = &self.cache {
+                client = resp3(&client)?;
+                // redis-rs passes pushes, its disconnection notice among them, on RESP3 only.
+                let flag = open.clone();
+                config = config
+                    .set_cache_config(*cache)
+                    .set_push_sender(move |push: PushInfo| {
+                        if push.kind == PushKind::Disconnection {
+                            flag.store(false, Ordering::Release);
+                        }
+                        Ok::<(), std::convert::Infallible>(())
+                    });
+            }
             client
                 .get_multiplexed_async_connection_with_config(&config)
                 .await
+                .map(|conn| Master { conn, open })
         };
-        let conn = tokio::time::timeout(self.timeout, resolve)
+        let master = tokio::time::timeout(self.timeout, resolve)
             .await
             .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+        let conn = master.conn.clone();
         if let Ok(mut slot) = self.master.lock() {
-            *slot = Some(conn.clone());
+            *slot = Some(master);
         }
         Ok(conn)
     }
 
-    fn cached(&self) -> Option<MultiplexedConnection> {
-        self.master.lock().ok().and_then(|m| m.clone())
+    /// The master connection, unless it has closed.
+    fn current(&self) -> Option<MultiplexedConnection> {
+        let slot = self.master.lock().ok()?;
+        slot.as_ref()
+            .filter(|m| m.open.load(Ordering::Acquire))
+            .map(|m| m.conn.clone())
     }
 
     /// Runs `send` on the master. After an error that can mean the master moved (connection
@@ -384,12 +446,24 @@ impl Conn {
 
     /// [`Conn::get_many`], served from the cache in cached mode.
     async fn lookup_once(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
-        if let Self::Cached(c) = self {
+        let cached_mget = || {
             let mut mget = redis::cmd("MGET");
             mget.arg(keys).set_cache_config(CommandCacheConfig::new());
-            return mget.query_async(c).await;
+            mget
+        };
+        match self {
+            Self::Cached(c) => cached_mget().query_async(c).await,
+            Self::CachedCluster(c) => cluster_gets(c, keys, true).await,
+            Self::Sentinel(s) if s.cache.is_some() => {
+                let mget = cached_mget();
+                s.run(|mut c| {
+                    let mget = &mget;
+                    async move { mget.query_async(&mut c).await }
+                })
+                .await
+            }
+            _ => self.get_many(keys).await,
         }
-        self.get_many(keys).await
     }
 
     /// The values of `keys`, in order, in one round trip: one `MGET`, or on a cluster one
@@ -397,13 +471,7 @@ impl Conn {
     /// node was lost its split answers can come back miscounted for good; seen with 1.8.)
     pub async fn get_many(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
         match self {
-            Self::Cluster(c) => {
-                futures_util::future::try_join_all(keys.iter().map(|k| {
-                    let mut c = c.clone();
-                    async move { redis::cmd("GET").arg(*k).query_async(&mut c).await }
-                }))
-                .await
-            }
+            Self::Cluster(c) | Self::CachedCluster(c) => cluster_gets(c, keys, false).await,
             _ => redis::cmd("MGET").arg(keys).query_async(self).await,
         }
     }
@@ -411,7 +479,7 @@ impl Conn {
     /// Deletes `keys` in one round trip, as [`Conn::get_many`] reads them.
     pub async fn del_many(&mut self, keys: &[String]) -> Result<(), RedisError> {
         match self {
-            Self::Cluster(c) => {
+            Self::Cluster(c) | Self::CachedCluster(c) => {
                 futures_util::future::try_join_all(keys.iter().map(|k| {
                     let mut c = c.clone();
                     async move { redis::cmd("DEL").arg(k).query_async::<i64>(&mut c).await }
@@ -424,11 +492,95 @@ impl Conn {
     }
 }
 
+/// One `GET` per key, sent together; from the copies if `cached`.
+async fn cluster_gets(
+    c: &ClusterConnection,
+    keys: &[&str],
+    cached: bool,
+) -> Result<Vec<Option<String>>, RedisError> {
+    futures_util::future::try_join_all(keys.iter().map(|k| {
+        let mut c = c.clone();
+        let mut get = redis::cmd("GET");
+        get.arg(*k);
+        if cached {
+            get.set_cache_config(CommandCacheConfig::new());
+        }
+        async move { get.query_async(&mut c).await }
+    }))
+    .await
+}
+
+/// A server a keyspace scan visits: the one server (`None`), or a cluster master by address.
+pub type ScanNode = Option<(String, u16)>;
+
+impl Conn {
+    /// Where a `SCAN` of the whole keyspace must run: every master of a cluster, else the one
+    /// server this connection talks to.
+    pub async fn scan_nodes(&mut self) -> Result<Vec<ScanNode>, RedisError> {
+        let (Self::Cluster(c) | Self::CachedCluster(c)) = self else {
+            return Ok(vec![None]);
+        };
+        let slots = c
+            .route_command(
+                redis::cmd("CLUSTER").arg("SLOTS").clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await?;
+        let mut masters = Vec::new();
+        // Each range: [start, end, [host, port, id…], replicas…].
+        for range in redis::from_redis_value::<Vec<Vec<Value>>>(slots)? {
+            if let Some(master) = range.get(2) {
+                let node: (String, u16) = match master {
+                    Value::Array(n) if n.len() >= 2 => (
+                        redis::from_redis_value_ref(&n[0])?,
+                        redis::from_redis_value_ref(&n[1])?,
+                    ),
+                    _ => continue,
+                };
+                if !masters.contains(&Some(node.clone())) {
+                    masters.push(Some(node));
+                }
+            }
+        }
+        Ok(masters)
+    }
+
+    /// One page of `SCAN cursor MATCH pattern` on `node`; a returned cursor of 0 ends it.
+    pub async fn scan_page(
+        &mut self,
+        node: &ScanNode,
+        cursor: u64,
+        pattern: &str,
+    ) -> Result<(u64, Vec<String>), RedisError> {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000);
+        match (self, node) {
+            (Self::Cluster(c) | Self::CachedCluster(c), Some((host, port))) => {
+                let page = c
+                    .route_command(
+                        scan,
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                            host: host.clone(),
+                            port: *port,
+                        }),
+                    )
+                    .await?;
+                Ok(redis::from_redis_value(page)?)
+            }
+            (conn, _) => scan.query_async(conn).await,
+        }
+    }
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(c) | Self::Cached(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) | Self::CachedCluster(c) => c.req_packed_command(cmd),
             Self::Sentinel(s) => Box::pin(async move {
                 s.run(|mut conn| async move { conn.req_packed_command(cmd).await })
                     .await
@@ -444,7 +596,9 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Single(c) | Self::Cached(c) => c.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) | Self::CachedCluster(c) => {
+                c.req_packed_commands(pipeline, offset, count)
+            }
             Self::Sentinel(s) => Box::pin(async move {
                 s.run(|mut conn| async move {
                     conn.req_packed_commands(pipeline, offset, count).await
@@ -457,8 +611,8 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Self::Single(c) | Self::Cached(c) => c.get_db(),
-            Self::Cluster(c) => c.get_db(),
-            Self::Sentinel(s) => s.cached().map(|c| c.get_db()).unwrap_or(0),
+            Self::Cluster(c) | Self::CachedCluster(c) => c.get_db(),
+            Self::Sentinel(s) => s.current().map(|c| c.get_db()).unwrap_or(0),
         }
     }
 }

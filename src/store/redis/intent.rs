@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::RedisStore;
 use super::conn::Conn;
 use super::lease::Lease;
-use super::unavailable;
+use super::{compact, unavailable};
 use crate::store::{FileRecord, StoreError, UserRecord, decode, encode};
 use crate::tokens::{FileId, UserId, UserToken};
 use redis::AsyncCommands;
@@ -210,12 +210,12 @@ impl RedisStore {
                     .map_err(unavailable)?;
                 lease.check()?;
                 let _: () = conn
-                    .set(&new_key, encode(&new_key, to)?)
+                    .set(&new_key, compact::encode(&new_key, to)?)
                     .await
                     .map_err(unavailable)?;
                 lease.check()?;
                 let _: () = conn
-                    .set(self.keys.file(id), to.token.as_str())
+                    .hset(self.keys.file_ids(id), id.as_str(), to.token.as_str())
                     .await
                     .map_err(unavailable)?;
             }
@@ -226,7 +226,7 @@ impl RedisStore {
                     .await
                     .map_err(unavailable)?;
                 let _: () = conn
-                    .srem(self.keys.user_files(&record.owner), id.as_str())
+                    .hdel(self.keys.user_files(&record.owner), id.as_str())
                     .await
                     .map_err(unavailable)?;
                 for g in &record.grants {
@@ -239,7 +239,10 @@ impl RedisStore {
                     .del(self.keys.downloads(id))
                     .await
                     .map_err(unavailable)?;
-                let _: () = conn.del(self.keys.file(id)).await.map_err(unavailable)?;
+                let _: () = conn
+                    .hdel(self.keys.file_ids(id), id.as_str())
+                    .await
+                    .map_err(unavailable)?;
             }
         }
         self.end_intent(conn, &self.keys.file_intent(id)).await

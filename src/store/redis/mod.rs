@@ -6,9 +6,11 @@
 //! touches a single key, so nothing here needs two keys in one hash slot; writes that span
 //! keys take the record's lease ([`lease`]) and run as ordered, resumable steps ([`intent`]).
 
+mod compact;
 pub mod conn;
 mod intent;
 mod lease;
+mod relayout;
 
 use std::time::Duration;
 
@@ -123,6 +125,11 @@ impl RedisStore {
         let version = self.version_on(conn).await?;
         let mut applied = Vec::new();
         for m in migrate::pending(version)? {
+            // The data steps no single script can do, before the script that stamps them.
+            if m.version == 2 {
+                let n = self.relayout(conn).await?;
+                tracing::info!(converted = n, "Rewrote layout 1 keys.");
+            }
             let now = crate::clock::now();
             Script::new(m.redis_lua)
                 .key(self.keys.meta())
@@ -184,6 +191,20 @@ impl RedisStore {
         }
     }
 
+    /// Runs `change` as the user's writer: under the user's lease (any change left behind
+    /// completed first), which goes back whatever the outcome.
+    async fn as_user_writer<T>(
+        &self,
+        id: &UserId,
+        change: impl AsyncFnOnce(&mut Conn, &Lease) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        let lease = self.lock_user(&mut conn, id).await?;
+        let result = change(&mut conn, &lease).await;
+        lease::release(&mut conn, lease).await;
+        result
+    }
+
     /// Takes the file's lease and completes any change left behind, returning the record of
     /// a deletion it completed.
     async fn lock_file(
@@ -238,9 +259,7 @@ impl Store for RedisStore {
         fresh_token: &UserToken,
         now: i64,
     ) -> Result<(UserRecord, bool), StoreError> {
-        let mut conn = self.conn()?;
-        let lease = self.lock_user(&mut conn, user_id).await?;
-        let result = async {
+        self.as_user_writer(user_id, async |conn, lease| {
             let key = self.keys.user(user_id);
             let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
             if let Some(raw) = raw {
@@ -254,12 +273,10 @@ impl Store for RedisStore {
             let create = UserIntent::Create {
                 record: record.clone(),
             };
-            self.begin_user(&mut conn, &lease, user_id, &create).await?;
+            self.begin_user(conn, lease, user_id, &create).await?;
             Ok((record, true))
-        }
-        .await;
-        lease::release(&mut conn, lease).await;
-        result
+        })
+        .await
     }
 
     async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError> {
@@ -269,11 +286,9 @@ impl Store for RedisStore {
     }
 
     async fn insert_file(&self, file: &FileRecord) -> Result<Written, StoreError> {
-        let mut conn = self.conn()?;
         // The owner's lease: a deletion of the owner cannot miss this file.
-        let lease = self.lock_user(&mut conn, &file.owner).await?;
-        let result = async {
-            if !self.user_exists(&mut conn, &file.owner).await? {
+        self.as_user_writer(&file.owner, async |conn, lease| {
+            if !self.user_exists(conn, &file.owner).await? {
                 return Ok(Written::NoSuchUser);
             }
             let ftok = self.keys.file_token(&file.token);
@@ -284,27 +299,26 @@ impl Store for RedisStore {
             lease.check()?;
             // The id first, so a crash leaves at most an id that names no record; the token
             // key, which grants access, last.
+            let id = file.file_id.as_str();
             let fresh: bool = conn
-                .set_nx(self.keys.file(&file.file_id), file.token.as_str())
+                .hset_nx(self.keys.file_ids(&file.file_id), id, file.token.as_str())
                 .await
                 .map_err(unavailable)?;
             if !fresh {
                 return Err(StoreError::Conflict);
             }
             let _: () = conn
-                .sadd(self.keys.user_files(&file.owner), file.file_id.as_str())
+                .hset(self.keys.user_files(&file.owner), id, "")
                 .await
                 .map_err(unavailable)?;
             lease.check()?;
             let _: () = conn
-                .set(&ftok, encode(&ftok, file)?)
+                .set(&ftok, compact::encode(&ftok, file)?)
                 .await
                 .map_err(unavailable)?;
             Ok(Written::Done)
-        }
-        .await;
-        lease::release(&mut conn, lease).await;
-        result
+        })
+        .await
     }
 
     async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
@@ -334,16 +348,13 @@ impl Store for RedisStore {
         let file_raw = replies.pop().flatten();
         let user_raw = replies.pop().flatten();
         let user_of_token = user_raw
-            .map(|u| {
-                UserId::parse(&u).map_err(|_| StoreError::Corrupt {
-                    key: ukey.clone(),
-                    source: serde::de::Error::custom("not a user id"),
-                })
-            })
+            .map(|u| UserId::parse(&u).map_err(|_| StoreError::corrupt(&ukey, "not a user id")))
             .transpose()?;
         Ok(Lookup {
             user_of_token,
-            file: file_raw.map(|r| decode(&fkey, &r)).transpose()?,
+            file: file_raw
+                .map(|r| compact::decode_file(&fkey, file_token, &r))
+                .transpose()?,
             session: match (&skey, session_raw) {
                 (Some(k), Some(r)) => Some(decode(k, &r)?),
                 _ => None,
@@ -357,10 +368,8 @@ impl Store for RedisStore {
         record: &SessionRecord,
         now: i64,
     ) -> Result<Written, StoreError> {
-        let mut conn = self.conn()?;
-        let lease = self.lock_user(&mut conn, &record.user_id).await?;
-        let result = async {
-            if !self.user_exists(&mut conn, &record.user_id).await? {
+        self.as_user_writer(&record.user_id, async |conn, lease| {
+            if !self.user_exists(conn, &record.user_id).await? {
                 return Ok(Written::NoSuchUser);
             }
             let skey = self.keys.session(key);
@@ -373,7 +382,7 @@ impl Store for RedisStore {
                 .key(self.keys.user_sessions(&record.user_id))
                 .arg(key.as_str())
                 .arg(ttl_ms)
-                .invoke_async(&mut conn)
+                .invoke_async(conn)
                 .await
                 .map_err(unavailable)?;
             lease.check()?;
@@ -382,14 +391,12 @@ impl Store for RedisStore {
                 .arg(encode(&skey, record)?)
                 .arg("PX")
                 .arg(ttl_ms)
-                .query_async(&mut conn)
+                .query_async(conn)
                 .await
                 .map_err(unavailable)?;
             Ok(Written::Done)
-        }
-        .await;
-        lease::release(&mut conn, lease).await;
-        result
+        })
+        .await
     }
 
     async fn delete_session(&self, key: &SessionKey) -> Result<bool, StoreError> {
@@ -421,9 +428,7 @@ impl Store for RedisStore {
         user_id: &UserId,
         fresh_token: &UserToken,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let mut conn = self.conn()?;
-        let lease = self.lock_user(&mut conn, user_id).await?;
-        let result = async {
+        self.as_user_writer(user_id, async |conn, lease| {
             let key = self.keys.user(user_id);
             let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
             let Some(raw) = raw else { return Ok(None) };
@@ -432,15 +437,13 @@ impl Store for RedisStore {
                 from: old.token.clone(),
                 to: fresh_token.clone(),
             };
-            self.begin_user(&mut conn, &lease, user_id, &rotate).await?;
+            self.begin_user(conn, lease, user_id, &rotate).await?;
             Ok(Some(UserRecord {
                 token: fresh_token.clone(),
                 ..old
             }))
-        }
-        .await;
-        lease::release(&mut conn, lease).await;
-        result
+        })
+        .await
     }
 
     async fn update_file(
@@ -448,22 +451,15 @@ impl Store for RedisStore {
         id: &FileId,
         change: &FileChange,
     ) -> Result<Option<FileRecord>, StoreError> {
-        let mut conn = self.conn()?;
         // A grant or revocation also holds the grantee's lease (users before files, always),
         // so it cannot interleave with that user's deletion.
-        let grantee = match change {
-            FileChange::Grant(u) | FileChange::Revoke(u) => Some(u),
-            _ => None,
-        };
-        let user_lease = match grantee {
-            Some(u) => Some(self.lock_user(&mut conn, u).await?),
-            None => None,
-        };
-        let result = self.change_file(&mut conn, id, change).await;
-        if let Some(l) = user_lease {
-            lease::release(&mut conn, l).await;
+        match change {
+            FileChange::Grant(u) | FileChange::Revoke(u) => {
+                self.as_user_writer(u, async |conn, _| self.change_file(conn, id, change).await)
+                    .await
+            }
+            _ => self.change_file(&mut self.conn()?, id, change).await,
         }
-        result
     }
 
     async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
@@ -488,19 +484,17 @@ impl Store for RedisStore {
     }
 
     async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError> {
-        let mut conn = self.conn()?;
-        let lease = self.lock_user(&mut conn, id).await?;
-        let result = self.delete_user_locked(&mut conn, &lease, id).await;
-        lease::release(&mut conn, lease).await;
-        result
+        self.as_user_writer(id, async |conn, lease| {
+            self.delete_user_locked(conn, lease, id).await
+        })
+        .await
     }
 
     async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError> {
-        let mut conn = self.conn()?;
-        let lease = self.lock_user(&mut conn, id).await?;
-        let result = self.delete_sessions_locked(&mut conn, &lease, id).await;
-        lease::release(&mut conn, lease).await;
-        result
+        self.as_user_writer(id, async |conn, lease| {
+            self.delete_sessions_locked(conn, lease, id).await
+        })
+        .await
     }
 
     async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError> {
@@ -624,7 +618,7 @@ impl RedisStore {
                     .map_err(unavailable)?;
             }
             let ftok = self.keys.file_token(&old.token);
-            let json = encode(&ftok, &new)?;
+            let json = compact::encode(&ftok, &new)?;
             lease.check()?;
             if !self
                 .cas(conn, &self.scripts.cas_set, &ftok, &[&raw, &json])
@@ -667,7 +661,7 @@ impl RedisStore {
             sessions,
         };
         let owned: Vec<String> = conn
-            .smembers(self.keys.user_files(id))
+            .hkeys(self.keys.user_files(id))
             .await
             .map_err(unavailable)?;
         for f in owned.iter().filter_map(|f| FileId::parse(f).ok()) {
@@ -727,31 +721,29 @@ impl RedisStore {
         conn: &mut Conn,
         id: &FileId,
     ) -> Result<Option<(FileToken, String, FileRecord)>, StoreError> {
-        let key = self.keys.file(id);
-        let mut token: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+        let key = self.keys.file_ids(id);
+        let mut token: Option<String> = conn.hget(&key, id.as_str()).await.map_err(unavailable)?;
         for _ in 0..READ_ATTEMPTS {
             let Some(current) = token else {
                 return Ok(None);
             };
-            let parsed = FileToken::parse(&current).map_err(|_| StoreError::Corrupt {
-                key: key.clone(),
-                source: serde::de::Error::custom("not a file token"),
-            })?;
+            let parsed = FileToken::parse(&current)
+                .map_err(|_| StoreError::corrupt(&key, "not a file token"))?;
             let ftok = self.keys.file_token(&parsed);
             let raw: Option<String> = conn.get(&ftok).await.map_err(unavailable)?;
             if let Some(raw) = raw {
-                let record = decode(&ftok, &raw)?;
+                let record = compact::decode_file(&ftok, &parsed, &raw)?;
                 return Ok(Some((parsed, raw, record)));
             }
             match self.file_intent(conn, id).await? {
                 Some(FileIntent::Rotate { to, .. }) => {
-                    let raw = encode(&ftok, &to)?;
+                    let raw = compact::encode(&ftok, &to)?;
                     return Ok(Some((to.token.clone(), raw, to)));
                 }
                 Some(FileIntent::Delete { .. }) => return Ok(None),
                 None => {}
             }
-            let again: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+            let again: Option<String> = conn.hget(&key, id.as_str()).await.map_err(unavailable)?;
             if again.as_deref() == Some(current.as_str()) {
                 return Ok(None);
             }

@@ -1,0 +1,191 @@
+//! The file record as Redis holds it (layout 2): a JSON array without the fields its key and
+//! its id already give, because at a million files every byte of the record is a megabyte.
+//!
+//! `[file_id, owner, filename, size, content_type, visibility, disposition, created_at, grants]`,
+//! visibility and disposition as small numbers, grants left out when empty. The token is the
+//! key's; the storage path is derived from the id. A layout 1 record (a JSON object) is still
+//! read, so that a half-run migration, resumed, finds both.
+
+use serde::{Deserialize, Serialize};
+
+use crate::disposition::DispositionKind;
+use crate::paths::StoragePath;
+use crate::store::{FileRecord, StoreError, Visibility, decode};
+use crate::tokens::{FileId, FileToken, UserId};
+
+#[derive(Serialize, Deserialize)]
+struct Compact(
+    FileId,
+    UserId,
+    String,
+    u64,
+    String,
+    u8,
+    u8,
+    i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")] Vec<UserId>,
+);
+
+fn visibility_code(v: Visibility) -> u8 {
+    match v {
+        Visibility::Private => 0,
+        Visibility::Authenticated => 1,
+        Visibility::Public => 2,
+    }
+}
+
+fn disposition_code(d: DispositionKind) -> u8 {
+    match d {
+        DispositionKind::Inline => 0,
+        DispositionKind::Attachment => 1,
+    }
+}
+
+/// The stored form of `record`, for `key` (its `ftok:` key).
+pub fn encode(key: &str, record: &FileRecord) -> Result<String, StoreError> {
+    let c = Compact(
+        record.file_id.clone(),
+        record.owner.clone(),
+        record.filename.clone(),
+        record.size,
+        record.content_type.clone(),
+        visibility_code(record.visibility),
+        disposition_code(record.disposition),
+        record.created_at,
+        record.grants.clone(),
+    );
+    crate::store::encode(key, &c)
+}
+
+/// Reads the record stored under `key`, the key of `token`, in either layout.
+pub fn decode_file(key: &str, token: &FileToken, raw: &str) -> Result<FileRecord, StoreError> {
+    if raw.starts_with('{') {
+        let record: FileRecord = decode(key, raw)?;
+        if record.token != *token {
+            return Err(StoreError::corrupt(key, "record names another token"));
+        }
+        return Ok(record);
+    }
+    let Compact(file_id, owner, filename, size, content_type, v, d, created_at, grants) =
+        decode(key, raw)?;
+    let visibility = match v {
+        0 => Visibility::Private,
+        1 => Visibility::Authenticated,
+        2 => Visibility::Public,
+        _ => return Err(StoreError::corrupt(key, "unknown visibility")),
+    };
+    let disposition = match d {
+        0 => DispositionKind::Inline,
+        1 => DispositionKind::Attachment,
+        _ => return Err(StoreError::corrupt(key, "unknown disposition")),
+    };
+    Ok(FileRecord {
+        storage_path: StoragePath::for_file(&file_id),
+        file_id,
+        owner,
+        token: token.clone(),
+        filename,
+        size,
+        content_type,
+        visibility,
+        disposition,
+        created_at,
+        grants,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record(token: &FileToken, grants: Vec<UserId>) -> FileRecord {
+        let file_id = FileId::generate();
+        FileRecord {
+            storage_path: StoragePath::for_file(&file_id),
+            file_id,
+            owner: UserId::parse("alice").unwrap(),
+            token: token.clone(),
+            filename: "report \"Q3\".pdf".into(),
+            size: 4096,
+            content_type: "application/pdf".into(),
+            visibility: Visibility::Authenticated,
+            disposition: DispositionKind::Inline,
+            created_at: 1_700_000_000,
+            grants,
+        }
+    }
+
+    #[test]
+    fn leaves_out_what_key_and_id_say() {
+        let t = FileToken::generate().unwrap();
+        let r = record(&t, vec![]);
+        let raw = encode("k", &r).unwrap();
+        assert!(!raw.contains(t.as_str()), "{raw}");
+        assert!(!raw.contains(r.storage_path.as_str()), "{raw}");
+        let v1 = serde_json::to_string(&r).unwrap();
+        assert!(raw.len() * 2 < v1.len(), "{raw} against {v1}");
+    }
+
+    #[test]
+    fn reads_layout_1_records_of_its_own_token_only() {
+        let t = FileToken::generate().unwrap();
+        let r = record(&t, vec![UserId::parse("bob").unwrap()]);
+        let v1 = serde_json::to_string(&r).unwrap();
+        assert_eq!(decode_file("k", &t, &v1).unwrap(), r);
+        let other = FileToken::generate().unwrap();
+        assert!(matches!(
+            decode_file("k", &other, &v1),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_unknown_codes_and_short_arrays() {
+        let t = FileToken::generate().unwrap();
+        let id = FileId::generate();
+        for raw in [
+            format!(r#"["{id}","alice","a.pdf",1,"x/y",3,0,1]"#),
+            format!(r#"["{id}","alice","a.pdf",1,"x/y",0,2,1]"#),
+            format!(r#"["{id}","alice","a.pdf",1,"x/y",0,0]"#),
+            format!(r#"["{id}","../etc","a.pdf",1,"x/y",0,0,1]"#),
+            "[]".to_owned(),
+            "null".to_owned(),
+        ] {
+            assert!(
+                matches!(decode_file("k", &t, &raw), Err(StoreError::Corrupt { .. })),
+                "{raw}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(
+            name in ".{0,40}",
+            ctype in "[a-z]{1,10}/[a-z0-9.+-]{1,20}",
+            size in any::<u64>(),
+            created in any::<i64>(),
+            vis in 0u8..3,
+            inline in any::<bool>(),
+            grants in proptest::collection::vec("[a-z0-9_]{1,12}", 0..4),
+        ) {
+            let t = FileToken::generate().unwrap();
+            let mut r = record(&t, grants.iter().map(|g| UserId::parse(g).unwrap()).collect());
+            r.filename = name;
+            r.content_type = ctype;
+            r.size = size;
+            r.created_at = created;
+            r.visibility = [Visibility::Private, Visibility::Authenticated, Visibility::Public][vis as usize];
+            r.disposition = if inline { DispositionKind::Inline } else { DispositionKind::Attachment };
+            let raw = encode("k", &r).unwrap();
+            prop_assert_eq!(decode_file("k", &t, &raw).unwrap(), r);
+        }
+
+        #[test]
+        fn never_panics_on_stored_garbage(raw in ".{0,200}") {
+            let t = FileToken::generate().unwrap();
+            let _ = decode_file("k", &t, &raw);
+        }
+    }
+}
