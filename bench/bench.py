@@ -26,6 +26,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "mediagate")
 SCALE_BIN = os.path.join(ROOT, "target", "release", "examples", "embedded_scale")
+FLOOR_BIN = os.path.join(ROOT, "target", "release", "examples", "http_floor")
 TOKEN = "bench-admin-token-0123456789"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -140,6 +141,7 @@ def populate(port, template, files, users):
     (src/store/keys.rs), each file record shaped like `template` (a record mediagate wrote).
     Returns one (user id, user token, file token, filename) to decide on."""
     rec = json.loads(template)
+    assert isinstance(rec, list), "mediagate writes compact records (layout 2)"
     proc = subprocess.Popen(["redis-cli", "-p", str(port), "--pipe"], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True)
     pick = None
@@ -150,12 +152,13 @@ def populate(port, template, files, users):
         batch.append(resp("SET", f"mediagate:utok:{utok}", uid))
         for _ in range(files // users):
             fid, ftok = os.urandom(16).hex(), os.urandom(16).hex()
-            r = dict(rec, i=fid, o=uid, t=ftok, n=f"{fid[:8]}.bin", p=f"{fid[:2]}/{fid}")
+            # The compact record: [id, owner, filename, size, type, visibility, disposition, created].
+            r = [fid, uid, f"{fid[:8]}.bin"] + rec[3:]
             batch.append(resp("SET", f"mediagate:ftok:{ftok}", json.dumps(r, separators=(",", ":"))))
-            batch.append(resp("SET", f"mediagate:file:{fid}", ftok))
-            batch.append(resp("SADD", f"mediagate:ufiles:{uid}", fid))
+            batch.append(resp("HSET", f"mediagate:fids:{fid[:4]}", fid, ftok))
+            batch.append(resp("HSET", f"mediagate:uf:{uid}", fid, ""))
             if pick is None and u == users // 2:
-                pick = (uid, utok, ftok, r["n"])
+                pick = (uid, utok, ftok, r[2])
         if len(batch) > 20000:
             proc.stdin.write("".join(batch))
             batch = []
@@ -370,6 +373,15 @@ def main():
         direct = {"default mode": direct_run(auth, app.pid, urls["4k"], owner)}
         if cached:
             direct["cached mode"] = direct_run(auth2, cached.pid, urls["4k"], owner)
+        # The floor: actix-web answering 200 and nothing else, asked the same way.
+        floor_port = free_port()
+        floor = subprocess.Popen([FLOOR_BIN, str(floor_port)], stderr=subprocess.DEVNULL)
+        try:
+            wait_for(f"http://127.0.0.1:{floor_port}/auth")
+            floor_rs = direct_run(floor_port, floor.pid, urls["4k"], owner)
+        finally:
+            floor.kill()
+            floor.wait()
 
         # Scale: the same decision with a million files and 100k users in the store.
         scale = None
@@ -419,6 +431,8 @@ def main():
             print(f"auth listener directly, {mode} (wrk → mediagate, 64 conns): {median(rs, 'rps'):,.0f} decisions/s, "
                   f"p99 {median(rs, 'p99'):.2f} ms, CPU per decision {median(rs, 'cpu_mediagate'):.1f} µs mediagate + "
                   f"{median(rs, 'cpu_redis'):.1f} µs redis-server, non-2xx {max(x['non2xx'] for x in rs)}")
+        print(f"HTTP floor (actix-web with mediagate's workers and allocator answering 200, nothing else; same wrk): "
+              f"{median(floor_rs, 'rps'):,.0f} requests/s, CPU per request {median(floor_rs, 'cpu_mediagate'):.1f} µs")
         if scale:
             per_file, loaded, rs = scale
             small = median(direct["default mode"], "rps")
