@@ -230,3 +230,36 @@ where
     }
     out
 }
+
+/// Each thread has its own connection, driven by that thread's runtime. A thread that starts
+/// after another exited must not inherit the exited one's connection, whose runtime is gone
+/// (the thread-local slots are handed on): this is what an actix worker leaves behind at
+/// shutdown, when the audit log writes its last batch.
+#[test]
+fn a_new_thread_does_not_inherit_an_exited_threads_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = RedisServer::start(dir.path());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(redis_store(&r, "threads"));
+    rt.block_on(store.migrate()).expect("migrate");
+    for round in 0..3 {
+        let store = Arc::clone(&store);
+        let version = std::thread::spawn(move || {
+            let own = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            own.block_on(store.schema_version())
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(
+            version.expect("a new thread's store call"),
+            mediagate::store::migrate::CURRENT,
+            "round {round}"
+        );
+    }
+}

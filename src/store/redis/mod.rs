@@ -12,6 +12,7 @@ mod intent;
 mod lease;
 mod relayout;
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use redis::{AsyncCommands, Script};
@@ -36,9 +37,18 @@ pub struct RedisStore {
     /// One connection per thread. A connection's driver task runs on the runtime of the thread
     /// that made it, so each actix worker talks to Redis without waking another thread: two
     /// cross-thread wake-ups fewer per decision.
-    conns: thread_local::ThreadLocal<Conn>,
+    conns: thread_local::ThreadLocal<RefCell<Option<ThreadConn>>>,
     keys: Keys,
     scripts: Scripts,
+}
+
+/// A connection and the thread that made it. `ThreadLocal` hands an exited thread's slot to
+/// the next new thread, and that connection's driver died with the old thread's runtime (an
+/// actix worker's, at shutdown): without the check, the audit log's last batch, written after
+/// the workers stop, failed on a dead connection.
+struct ThreadConn {
+    thread: std::thread::ThreadId,
+    conn: Conn,
 }
 
 /// Scripts are hashed once; `invoke_async` uses EVALSHA and falls back to EVAL after a
@@ -115,10 +125,23 @@ impl RedisStore {
 
     /// This thread's connection, made (lazily: nothing is sent yet) on first use.
     fn conn(&self) -> Result<Conn, StoreError> {
-        self.conns
-            .get_or_try(|| self.target.connect_lazy(self.timeout))
-            .cloned()
-            .map_err(StoreError::unavailable)
+        let slot = self.conns.get_or(|| RefCell::new(None));
+        let mut slot = slot.borrow_mut();
+        let here = std::thread::current().id();
+        match slot.as_ref() {
+            Some(tc) if tc.thread == here => Ok(tc.conn.clone()),
+            _ => {
+                let conn = self
+                    .target
+                    .connect_lazy(self.timeout)
+                    .map_err(StoreError::unavailable)?;
+                *slot = Some(ThreadConn {
+                    thread: here,
+                    conn: conn.clone(),
+                });
+                Ok(conn)
+            }
+        }
     }
 
     async fn apply_pending(&self, conn: &mut Conn) -> Result<Vec<u32>, StoreError> {
