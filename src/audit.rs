@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::config::AuditSettings;
 use crate::metrics::Metrics;
 use crate::store::{Event, Store};
 
@@ -34,17 +35,17 @@ impl Audit {
     pub fn start(
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
-        buffer: usize,
-        max_events: u64,
+        settings: &AuditSettings,
     ) -> (Self, AuditWriter) {
-        let (tx, rx) = mpsc::channel(buffer);
+        let (tx, rx) = mpsc::channel(settings.buffer);
         let (stop, stopped) = watch::channel(false);
         let handle = tokio::spawn(write_batches(
             rx,
             stopped,
             store,
             Arc::clone(&metrics),
-            max_events,
+            settings.max_events,
+            Duration::from_millis(settings.flush_ms),
         ));
         (Self { tx, stop, metrics }, AuditWriter { handle })
     }
@@ -75,19 +76,28 @@ async fn write_batches(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     max_events: u64,
+    linger: Duration,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let stopping = tokio::select! {
+        let mut stopping = tokio::select! {
             n = rx.recv_many(&mut batch, BATCH) => n == 0,
             _ = stopped.changed() => true,
         };
-        if stopping {
-            while batch.len() < BATCH * 16 {
-                match rx.try_recv() {
-                    Ok(e) => batch.push(e),
-                    Err(_) => break,
-                }
+        // Let a batch gather before writing it. Written one by one, as they arrive, every
+        // decision paid for waking this task and for a store round trip of its own; while
+        // this task sleeps on a timer, queuing an event wakes nobody.
+        if !stopping && batch.len() < BATCH && !linger.is_zero() {
+            stopping = tokio::select! {
+                () = tokio::time::sleep(linger) => false,
+                _ = stopped.changed() => true,
+            };
+        }
+        let most = if stopping { BATCH * 16 } else { BATCH };
+        while batch.len() < most {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
             }
         }
         if !batch.is_empty() {

@@ -138,6 +138,10 @@ pub struct AuditSettings {
     /// Events waiting to be written; beyond it new events are dropped (and counted) rather
     /// than slowing decisions down.
     pub buffer: usize,
+    /// How long the first queued event waits for others before a batch is written: events
+    /// reach the store (and the events API) this much later, and the store gets one call per
+    /// batch instead of one per decision. 0 writes whatever is queued at once.
+    pub flush_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -160,6 +164,10 @@ pub struct LogSettings {
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// An operator who wants fewer, larger audit writes gets them up to here; beyond it, events
+/// would sit in memory long enough for a crash to lose a noticeable stretch of them.
+const MAX_AUDIT_FLUSH_MS: u64 = 10_000;
+
 const DEFAULTS: &[(&str, &str)] = &[
     ("server.auth_listen", "127.0.0.1:9090"),
     ("server.admin_listen", "127.0.0.1:9091"),
@@ -179,6 +187,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("links.max_ttl_secs", "604800"),
     ("audit.max_events", "100000"),
     ("audit.buffer", "10000"),
+    ("audit.flush_ms", "5"),
     ("log.format", "text"),
     ("log.level", "info"),
 ];
@@ -325,6 +334,11 @@ impl Settings {
         if self.audit.buffer == 0 || self.audit.max_events == 0 {
             problems.push("audit.buffer and audit.max_events: must be positive".into());
         }
+        if self.audit.flush_ms > MAX_AUDIT_FLUSH_MS {
+            problems.push(format!(
+                "audit.flush_ms: at most {MAX_AUDIT_FLUSH_MS} (events wait this long in memory)"
+            ));
+        }
         match self.admin_tokens() {
             Ok(tokens) => {
                 if tokens.iter().any(|t| t.expose_secret().len() < 16) {
@@ -383,6 +397,7 @@ mod tests {
         assert_eq!(s.storage.root, PathBuf::from("./var/media"));
         assert_eq!(s.media.prefix, "/media/");
         assert_eq!(s.session.cookie, "mediagate_session");
+        assert_eq!(s.audit.flush_ms, 5);
         assert!(s.admin_tokens().unwrap().is_empty());
     }
 
@@ -443,6 +458,11 @@ mod tests {
         .unwrap_err()
         .0;
         assert!(e.contains("bad port") && !e.contains("hunter2"), "{e}");
+        let e = load(&[("MEDIAGATE__AUDIT__FLUSH_MS", "60000")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("audit.flush_ms: at most 10000"), "{e}");
+        load(&[("MEDIAGATE__AUDIT__FLUSH_MS", "0")]).expect("0 writes at once");
     }
 
     #[test]

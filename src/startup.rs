@@ -77,12 +77,8 @@ impl Application {
                 format!("store.url: cannot open {}", redact_url(&settings.store.url))
             })?;
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
-        let (audit, audit_writer) = Audit::start(
-            Arc::clone(&store),
-            Arc::clone(&metrics),
-            settings.audit.buffer,
-            settings.audit.max_events,
-        );
+        let (audit, audit_writer) =
+            Audit::start(Arc::clone(&store), Arc::clone(&metrics), &settings.audit);
         let shared = web::Data::new(Shared {
             store,
             schema: Default::default(),

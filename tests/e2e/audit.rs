@@ -88,6 +88,42 @@ on_every_store!(reads_and_changes_are_audited_and_downloads_counted, |s| {
     assert_eq!(s.admin("GET", "/v1/events?limit=0", &[], b"").status, 400);
 });
 
+/// Events wait in memory (`audit.flush_ms`) to be written in batches: a SIGTERM in that
+/// wait must still write them. The wait is made long here so that it is still running when
+/// the signal comes.
+fn events_queued_at_sigterm_are_written(kind: StoreKind) {
+    let env = vec![("MEDIAGATE__AUDIT__FLUSH_MS".into(), "5000".into())];
+    let mut s = Stack::start_with(kind, env, |c| c);
+    let f = fixture(&s);
+    let id = f.alice_upload["file_id"].as_str().unwrap().to_owned();
+    for _ in 0..5 {
+        assert_eq!(s.get(&f.alice_url, Some(&f.alice)).status, 200);
+    }
+    let reads = |s: &Stack| {
+        all_events(s)
+            .iter()
+            .filter(|e| e["kind"] == "read" && e["file_id"] == id.as_str())
+            .count()
+    };
+    assert_eq!(reads(&s), 0, "still waiting to be written");
+    assert_eq!(s.app.terminate(), Some(0), "{}", s.logs());
+    s.app.restart();
+    s.app.wait_ready();
+    assert_eq!(reads(&s), 5, "{}", s.logs());
+    let file = s.admin("GET", &format!("/v1/files/{id}"), &[], b"").json();
+    assert_eq!(file["downloads"], 5);
+}
+
+#[test]
+fn events_queued_at_sigterm_are_written_embedded() {
+    events_queued_at_sigterm_are_written(StoreKind::Embedded);
+}
+
+#[test]
+fn events_queued_at_sigterm_are_written_redis() {
+    events_queued_at_sigterm_are_written(StoreKind::Redis);
+}
+
 #[test]
 fn metrics_count_decisions_and_admin_calls() {
     let s = Stack::start(StoreKind::Embedded);
