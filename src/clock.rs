@@ -10,9 +10,40 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// When something asked to live `ttl` seconds from now expires, in Unix seconds. Expiry is
+/// checked in whole seconds (expired once the current second reaches it), so the current
+/// second is rounded up: from `now() + ttl`, a one-second session made late in a second
+/// would have died a few milliseconds later.
+pub fn expiry(ttl: u64) -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs() + u64::from(since.subsec_nanos() > 0);
+    i64::try_from(secs.saturating_add(ttl)).unwrap_or(i64::MAX)
+}
+
 /// RFC 3339 (UTC, seconds) for API responses.
 pub fn rfc3339(unix: i64) -> String {
     let t =
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_is_never_sooner_than_its_ttl() {
+        for ttl in [0, 1, 2, 3600] {
+            let before = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            let at = expiry(ttl);
+            assert!(at as f64 >= before + ttl as f64, "{at} < {before} + {ttl}");
+            assert!((at as f64) < before + ttl as f64 + 2.0);
+        }
+        assert_eq!(expiry(u64::MAX), i64::MAX);
+    }
 }

@@ -803,7 +803,7 @@ async fn create_link(
         .user(&f.owner)
         .await?
         .ok_or(AdminError::NotFound("file"))?;
-    let expires_at = crate::clock::now().saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+    let expires_at = crate::clock::expiry(ttl);
     let query = config
         .links
         .sign(&owner.token, &f.token, &f.filename, expires_at)
@@ -911,7 +911,7 @@ async fn create_session(
     }
     writable(&shared)?;
     let now = crate::clock::now();
-    let expires_at = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+    let expires_at = crate::clock::expiry(ttl);
     let id = SessionId::generate()?;
     let record = SessionRecord {
         user_id: user,

@@ -118,7 +118,17 @@ on_every_store!(other_user_is_forbidden_and_anonymous_is_unauthorized, |s| {
 
 on_every_store!(expired_and_logged_out_sessions_are_unauthorized, |s| {
     let f = fixture(&s);
-    let short = s.session("alice", 1, &[]);
+    // A session lives at least its ttl, though expiry is counted in whole seconds.
+    let before = std::time::SystemTime::now();
+    let r = s.admin_json(
+        "POST",
+        "/v1/sessions",
+        serde_json::json!({"user_id": "alice", "ttl_seconds": 1}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let expires = humantime::parse_rfc3339(r.json()["expires_at"].as_str().unwrap()).unwrap();
+    assert!(expires >= before + std::time::Duration::from_secs(1));
+    let short = r.json()["session_id"].as_str().unwrap().to_owned();
     assert_eq!(s.get(&f.alice_url, Some(&short)).status, 200);
     crate::support::eventually(
         "the 1 s session to expire",

@@ -168,13 +168,17 @@ fn links(kind: StoreKind) {
         assert_eq!(s.get(&bad, Some(&f.alice)).status, 403, "{bad}");
     }
 
-    // Expiry.
+    // Expiry: a link lives at least its ttl, though expiry is counted in whole seconds.
+    let before = std::time::SystemTime::now();
     let r = s.admin_json(
         "POST",
         &format!("/v1/files/{id}/links"),
         json!({"ttl_seconds": 1}),
     );
+    let expires = humantime::parse_rfc3339(r.json()["expires_at"].as_str().unwrap()).unwrap();
+    assert!(expires >= before + std::time::Duration::from_secs(1));
     let short = r.json()["url"].as_str().unwrap().to_owned();
+    assert_eq!(s.get(&short, None).body, ALICE_BYTES);
     crate::support::eventually(
         "the 1 s link to expire",
         std::time::Duration::from_secs(5),
