@@ -1,13 +1,22 @@
 //! Wall-clock time in Unix seconds, read in one place so that everything else takes time as a
 //! parameter (the policy is pure; tests pass the time they need).
 
-/// Seconds since the Unix epoch. A clock before 1970 reads as 0, which only makes sessions
-/// look expired: the safe direction.
-pub fn now() -> i64 {
+/// Time since the Unix epoch. A clock set before 1970 reads as 0: nothing then expires, but
+/// nothing is purged either (a reading of "far future" would delete every session).
+fn since_epoch() -> std::time::Duration {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+        .unwrap_or_default()
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    i64::try_from(since_epoch().as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Milliseconds since the Unix epoch, for audit events.
+pub fn now_ms() -> i64 {
+    i64::try_from(since_epoch().as_millis()).unwrap_or(i64::MAX)
 }
 
 /// When something asked to live `ttl` seconds from now expires, in Unix seconds. Expiry is
@@ -15,9 +24,7 @@ pub fn now() -> i64 {
 /// second is rounded up: from `now() + ttl`, a one-second session made late in a second
 /// would have died a few milliseconds later.
 pub fn expiry(ttl: u64) -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = since_epoch();
     let secs = since.as_secs() + u64::from(since.subsec_nanos() > 0);
     i64::try_from(secs.saturating_add(ttl)).unwrap_or(i64::MAX)
 }

@@ -65,12 +65,8 @@ pub fn event(
     decision: Option<EventDecision>,
     client: Option<String>,
 ) -> Event {
-    let at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
     Event {
-        at_ms,
+        at_ms: crate::clock::now_ms(),
         kind,
         user_id: user_id.cloned(),
         file_id: file_id.cloned(),

@@ -84,10 +84,7 @@ impl Throttle {
 
     pub fn allow(&self) -> Option<u64> {
         use std::sync::atomic::Ordering::Relaxed;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = u64::try_from(crate::clock::now()).unwrap_or(0);
         let last = self.last.load(Relaxed);
         if now > last
             && self
