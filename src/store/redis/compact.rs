@@ -57,9 +57,14 @@ pub fn encode(key: &str, record: &FileRecord) -> Result<String, StoreError> {
     crate::store::encode(key, &c)
 }
 
+/// True for a record as layout 1 wrote it (a JSON object); layout 2 writes an array.
+pub fn is_layout_1(raw: &str) -> bool {
+    raw.starts_with('{')
+}
+
 /// Reads the record stored under `key`, the key of `token`, in either layout.
 pub fn decode_file(key: &str, token: &FileToken, raw: &str) -> Result<FileRecord, StoreError> {
-    if raw.starts_with('{') {
+    if is_layout_1(raw) {
         let record: FileRecord = decode(key, raw)?;
         if record.token != *token {
             return Err(StoreError::corrupt(key, "record names another token"));

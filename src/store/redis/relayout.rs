@@ -110,7 +110,7 @@ impl RedisStore {
                     return Ok(false);
                 };
                 let raw: Option<String> = conn.get(key).await.map_err(unavailable)?;
-                let Some(raw) = raw.filter(|r| r.starts_with('{')) else {
+                let Some(raw) = raw.filter(|r| compact::is_layout_1(r)) else {
                     return Ok(false);
                 };
                 // One unreadable record must not hold up the upgrade: it is left as it is,
