@@ -31,23 +31,24 @@ impl MediaGate {
             env,
             child: None,
         };
-        // Ports are picked free but may be taken before the binary binds them (other tests
-        // run in parallel): pick again when the start fails on a bind.
-        for _ in 0..5 {
-            app.auth_port = super::free_port();
+        let started = super::on_a_free_port(|auth_port| {
+            app.auth_port = auth_port;
             app.admin_port = loop {
                 let p = super::free_port();
-                if p != app.auth_port {
+                if p != auth_port {
                     break p;
                 }
             };
             match app.try_spawn() {
-                Ok(()) => return app,
-                Err(log) if log.contains("cannot bind") => continue,
+                Ok(()) => Some(()),
+                Err(log) if log.contains("cannot bind") => None,
                 Err(log) => panic!("mediagate did not start; log:\n{log}"),
             }
+        });
+        if started.is_none() {
+            panic!("mediagate found no free ports; log:\n{}", app.log());
         }
-        panic!("mediagate found no free ports; log:\n{}", app.log());
+        app
     }
 
     fn spawn(&mut self) {

@@ -50,9 +50,7 @@ impl Express {
         );
         let log = dir.join("express.log");
         let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
-        // The port may be taken between picking and listening (tests run in parallel): retry.
-        for _ in 0..5 {
-            let port = super::free_port();
+        super::on_a_free_port(|port| {
             let mut child = Some(
                 Command::new("node")
                     .arg("server.js")
@@ -69,16 +67,16 @@ impl Express {
                 std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
             });
             match child {
-                Some(child) if up => return Self { port, child },
+                Some(child) if up => Some(Self { port, child }),
                 Some(mut child) => {
                     let _ = child.kill();
                     let _ = child.wait();
                     panic!("express did not start within 10 s:\n{}", log_text());
                 }
-                None => continue,
+                None => None,
             }
-        }
-        panic!("express found no free port:\n{}", log_text());
+        })
+        .unwrap_or_else(|| panic!("express found no free port:\n{}", log_text()))
     }
 
     /// Logs `user` in; returns the `name=value` cookie the app set.

@@ -23,6 +23,13 @@ pub fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
+/// Starts something on a port that was free a moment ago: `start` gets a fresh port on each of
+/// up to five tries and returns `None` when its process exited because another one took the
+/// port first (tests run in parallel).
+pub fn on_a_free_port<T>(start: impl FnMut(u16) -> Option<T>) -> Option<T> {
+    (0..5).map(|_| free_port()).find_map(start)
+}
+
 /// Polls `f` until it returns `Some`, or panics with `what` after `patience`.
 pub fn eventually<T>(what: &str, patience: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + patience;

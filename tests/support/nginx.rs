@@ -37,19 +37,16 @@ impl Nginx {
     /// Starts nginx in `dir` with `config`; `{{PORT}}` in it is replaced by the chosen port.
     pub fn start(dir: &Path, config: impl Fn(u16) -> String) -> Self {
         std::fs::create_dir_all(dir).expect("nginx dir");
-        for _ in 0..5 {
-            let port = super::free_port();
+        super::on_a_free_port(|port| {
             std::fs::write(dir.join("nginx.conf"), config(port)).expect("write nginx.conf");
             let mut n = Self {
                 port,
                 dir: dir.to_path_buf(),
                 child: None,
             };
-            if n.spawn() {
-                return n;
-            }
-        }
-        panic!("nginx did not start; error.log:\n{}", Self::read_log(dir));
+            n.spawn().then_some(n)
+        })
+        .unwrap_or_else(|| panic!("nginx did not start; error.log:\n{}", Self::read_log(dir)))
     }
 
     fn spawn(&mut self) -> bool {

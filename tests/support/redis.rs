@@ -77,13 +77,13 @@ impl RedisServer {
     }
 
     fn spawn_on_free_port(&mut self) {
-        for _ in 0..5 {
-            self.port = super::free_port();
-            if self.spawn() {
-                return;
-            }
+        let started = super::on_a_free_port(|port| {
+            self.port = port;
+            self.spawn().then_some(())
+        });
+        if started.is_none() {
+            panic!("redis-server did not start; log:\n{}", self.log());
         }
-        panic!("redis-server did not start; log:\n{}", self.log());
     }
 
     fn spawn(&mut self) -> bool {
