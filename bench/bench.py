@@ -299,11 +299,16 @@ def main():
     upstream stub_upstream {{ server 127.0.0.1:{stub}; keepalive 32; }}
     server {{ listen 127.0.0.1:{stub}; access_log off; location / {{ return 204; }} }}
 """
+        # mediagate's storage location opens files with these settings; the plain and stub
+        # locations get the same, so that every row opens its files the same way.
+        files_conf = " ".join(re.findall(r"^\s*((?:disable_symlinks|open_file_cache\w*) [^;]*;)", conf, re.M))
+        assert "open_file_cache" in files_conf, files_conf
         extra_server = f"""
-        location ^~ /plain/ {{ alias {plain}/; }}
+        location ^~ /plain/ {{ alias {plain}/; {files_conf} }}
         location ^~ /stub/ {{
             auth_request /_stub_auth;
             alias {plain}/;
+            {files_conf}
         }}
         location = /_stub_auth {{
             internal;

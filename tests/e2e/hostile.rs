@@ -190,6 +190,38 @@ on_every_store!(a_symlink_under_the_storage_root_is_not_followed, |s| {
     assert!(!contains(&r.body, OUTSIDE));
 });
 
+// nginx keeps served files open (`open_file_cache`, per worker): a symlink planted over a file
+// it already holds must not be followed either, neither from a cached descriptor nor after
+// revalidation. Several requests each time, so that every worker has served and cached it.
+on_every_store!(a_symlink_planted_over_a_served_file_is_not_followed, |s| {
+    let f = fixture(&s);
+    let original = s.get(&f.alice_url, Some(&f.alice));
+    assert_eq!(original.status, 200, "{}", s.logs());
+    for _ in 0..10 {
+        assert_eq!(s.get(&f.alice_url, Some(&f.alice)).status, 200);
+    }
+    let outside = s.dir.path().join("secret.txt");
+    std::fs::write(&outside, OUTSIDE).unwrap();
+    let file_id = f.alice_upload["file_id"].as_str().unwrap();
+    let stored = s.storage_root.join(&file_id[..2]).join(file_id);
+    std::fs::remove_file(&stored).unwrap();
+    std::os::unix::fs::symlink(&outside, &stored).unwrap();
+    // Within the validation period a worker may still answer from the descriptor it holds: the
+    // original bytes, never the link's target.
+    for _ in 0..10 {
+        let r = s.get(&f.alice_url, Some(&f.alice));
+        assert!(!contains(&r.body, OUTSIDE));
+        assert!(r.status == 403 || (r.status == 200 && r.body == original.body));
+    }
+    // After it (`open_file_cache_valid 1s`), the link is found and refused.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    for _ in 0..10 {
+        let r = s.get(&f.alice_url, Some(&f.alice));
+        assert_eq!(r.status, 403, "{}", s.logs());
+        assert!(!contains(&r.body, OUTSIDE));
+    }
+});
+
 /// Request headers, the expected status, and what the case is about.
 type HeaderCase<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
 
