@@ -1,4 +1,5 @@
-"""mediagate's benchmark: plain nginx, the no-op auth_request stub, mediagate (every request
+"""mediagate's benchmark: plain nginx, the no-op auth_request stub, the HTTP floor (actix-web
+answering 200 in a process of its own) as the auth_request upstream, mediagate (every request
 decided against Redis) and a second mediagate in cached mode, with the same files, nginx
 settings and wrk parameters, in interleaved rounds. Reports requests/s, p50/p99, non-2xx,
 ratios to plain and to the stub, and CPU time per response of nginx, mediagate and
@@ -294,9 +295,18 @@ def main():
             procs.append(p)
             return p, ngdir
 
+        # The floor: actix-web answering 200 and nothing else, in a process of its own like
+        # mediagate. Through nginx it shows what a decision costs before any work; directly,
+        # what the web framework costs.
+        floor_port = free_port()
+        floor = subprocess.Popen([FLOOR_BIN, str(floor_port)], stderr=subprocess.DEVNULL)
+        procs.append(floor)
+        wait_for(f"http://127.0.0.1:{floor_port}/auth")
+
         conf = render(http, auth)
         extra_http = f"""
     upstream stub_upstream {{ server 127.0.0.1:{stub}; keepalive 32; }}
+    upstream floor_upstream {{ server 127.0.0.1:{floor_port}; keepalive 32; }}
     server {{ listen 127.0.0.1:{stub}; access_log off; location / {{ return 204; }} }}
 """
         # mediagate's storage location opens files with these settings; the plain and stub
@@ -313,6 +323,19 @@ def main():
         location = /_stub_auth {{
             internal;
             proxy_pass http://stub_upstream;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location ^~ /floor/ {{
+            auth_request /_floor_auth;
+            alias {plain}/;
+            {files_conf}
+        }}
+        location = /_floor_auth {{
+            internal;
+            proxy_pass http://floor_upstream/auth;
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
             proxy_http_version 1.1;
@@ -336,6 +359,7 @@ def main():
             assert fetch(http, urls[size])[0] == 401, "anonymous must be refused"
             assert fetch(http, f"/plain/{size}.bin") == (200, data)
             assert fetch(http, f"/stub/{size}.bin") == (200, data)
+            assert fetch(http, f"/floor/{size}.bin") == (200, data)
             if cached:
                 assert fetch(http2, urls[size], owner) == (200, data), "cached: owner must get the exact bytes"
                 assert fetch(http2, urls[size], stranger)[0] == 403, "cached: a stranger must be refused"
@@ -345,6 +369,7 @@ def main():
         setups = {
             "plain nginx static": (http, lambda size: f"/plain/{size}.bin", [], nginx_pids, app.pid),
             "auth_request to a no-op 204 stub": (http, lambda size: f"/stub/{size}.bin", [], nginx_pids, app.pid),
+            "auth_request to the HTTP floor (actix-web, 200, no work)": (http, lambda size: f"/floor/{size}.bin", [], nginx_pids, floor.pid),
             f"mediagate ({'embedded' if args.embedded else 'Redis'}, every request decided)":
                 (http, lambda size: urls[size], [f"Cookie: {owner}"], nginx_pids, app.pid),
         }
@@ -378,15 +403,7 @@ def main():
         direct = {"default mode": direct_run(auth, app.pid, urls["4k"], owner)}
         if cached:
             direct["cached mode"] = direct_run(auth2, cached.pid, urls["4k"], owner)
-        # The floor: actix-web answering 200 and nothing else, asked the same way.
-        floor_port = free_port()
-        floor = subprocess.Popen([FLOOR_BIN, str(floor_port)], stderr=subprocess.DEVNULL)
-        try:
-            wait_for(f"http://127.0.0.1:{floor_port}/auth")
-            floor_rs = direct_run(floor_port, floor.pid, urls["4k"], owner)
-        finally:
-            floor.kill()
-            floor.wait()
+        floor_rs = direct_run(floor_port, floor.pid, urls["4k"], owner)
 
         # Scale: the same decision with a million files and 100k users in the store.
         scale = None
