@@ -309,39 +309,32 @@ def main():
     upstream floor_upstream {{ server 127.0.0.1:{floor_port}; keepalive 32; }}
     server {{ listen 127.0.0.1:{stub}; access_log off; location / {{ return 204; }} }}
 """
-        # mediagate's storage location opens files with these settings; the plain and stub
-        # locations get the same, so that every row opens its files the same way.
+        # mediagate's storage location opens files with these settings; the plain, stub and
+        # floor locations get the same, so that every row opens its files the same way.
         files_conf = " ".join(re.findall(r"^\s*((?:disable_symlinks|open_file_cache\w*) [^;]*;)", conf, re.M))
         assert "open_file_cache" in files_conf, files_conf
-        extra_server = f"""
-        location ^~ /plain/ {{ alias {plain}/; {files_conf} }}
-        location ^~ /stub/ {{
-            auth_request /_stub_auth;
+
+        def guarded(name, upstream):
+            """/NAME/ serves the plain files after an auth_request to `upstream` (a URL)."""
+            return f"""
+        location ^~ /{name}/ {{
+            auth_request /_{name}_auth;
             alias {plain}/;
             {files_conf}
         }}
-        location = /_stub_auth {{
+        location = /_{name}_auth {{
             internal;
-            proxy_pass http://stub_upstream;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-        location ^~ /floor/ {{
-            auth_request /_floor_auth;
-            alias {plain}/;
-            {files_conf}
-        }}
-        location = /_floor_auth {{
-            internal;
-            proxy_pass http://floor_upstream/auth;
+            proxy_pass {upstream};
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
 """
+
+        extra_server = (f"""
+        location ^~ /plain/ {{ alias {plain}/; {files_conf} }}
+""" + guarded("stub", "http://stub_upstream") + guarded("floor", "http://floor_upstream/auth"))
         conf = conf.replace("http {", "http {" + extra_http, 1).replace("server_name _;", "server_name _;" + extra_server, 1)
         nginx, ngdir = start_nginx(conf, "nginx")
         # The cached instance gets its own nginx, rendered the same way.

@@ -5,7 +5,8 @@
 //! internal location), 403 when mediagate refuses the raw URI, 200 only for spellings of the
 //! owner's own URL that nginx and mediagate read as the same file.
 
-use crate::gate::{ALICE_BYTES, BOB_BYTES, fixture, parts};
+use crate::gate::{ALICE_BYTES, BOB_BYTES, Fixture, fixture, parts};
+use crate::support::app::Stack;
 
 const OUTSIDE: &[u8] = b"TOP-SECRET-OUTSIDE-THE-STORAGE-ROOT";
 
@@ -177,14 +178,19 @@ on_every_store!(hostile_paths_never_leak, |s| {
     );
 });
 
-on_every_store!(a_symlink_under_the_storage_root_is_not_followed, |s| {
-    let f = fixture(&s);
+/// Replaces alice's stored file by a symlink to a secret outside the storage root.
+fn plant_symlink_over_alices_file(s: &Stack, f: &Fixture) {
     let outside = s.dir.path().join("secret.txt");
     std::fs::write(&outside, OUTSIDE).unwrap();
     let file_id = f.alice_upload["file_id"].as_str().unwrap();
     let stored = s.storage_root.join(&file_id[..2]).join(file_id);
     std::fs::remove_file(&stored).unwrap();
     std::os::unix::fs::symlink(&outside, &stored).unwrap();
+}
+
+on_every_store!(a_symlink_under_the_storage_root_is_not_followed, |s| {
+    let f = fixture(&s);
+    plant_symlink_over_alices_file(&s, &f);
     let r = s.get(&f.alice_url, Some(&f.alice));
     assert_eq!(r.status, 403, "{}", s.logs());
     assert!(!contains(&r.body, OUTSIDE));
@@ -200,12 +206,7 @@ on_every_store!(a_symlink_planted_over_a_served_file_is_not_followed, |s| {
     for _ in 0..10 {
         assert_eq!(s.get(&f.alice_url, Some(&f.alice)).status, 200);
     }
-    let outside = s.dir.path().join("secret.txt");
-    std::fs::write(&outside, OUTSIDE).unwrap();
-    let file_id = f.alice_upload["file_id"].as_str().unwrap();
-    let stored = s.storage_root.join(&file_id[..2]).join(file_id);
-    std::fs::remove_file(&stored).unwrap();
-    std::os::unix::fs::symlink(&outside, &stored).unwrap();
+    plant_symlink_over_alices_file(&s, &f);
     // Within the validation period a worker may still answer from the descriptor it holds: the
     // original bytes, never the link's target.
     for _ in 0..10 {
