@@ -480,11 +480,7 @@ impl Conn {
     pub async fn del_many(&mut self, keys: &[String]) -> Result<(), RedisError> {
         match self {
             Self::Cluster(c) | Self::CachedCluster(c) => {
-                futures_util::future::try_join_all(keys.iter().map(|k| {
-                    let mut c = c.clone();
-                    async move { redis::cmd("DEL").arg(k).query_async::<i64>(&mut c).await }
-                }))
-                .await?;
+                per_key::<i64, _>(c, keys, |k| redis::cmd("DEL").arg(k).clone()).await?;
                 Ok(())
             }
             _ => redis::cmd("DEL").arg(keys).query_async(self).await,
@@ -498,14 +494,28 @@ async fn cluster_gets(
     keys: &[&str],
     cached: bool,
 ) -> Result<Vec<Option<String>>, RedisError> {
-    futures_util::future::try_join_all(keys.iter().map(|k| {
-        let mut c = c.clone();
+    per_key(c, keys, |k| {
         let mut get = redis::cmd("GET");
-        get.arg(*k);
+        get.arg(k);
         if cached {
             get.set_cache_config(CommandCacheConfig::new());
         }
-        async move { get.query_async(&mut c).await }
+        get
+    })
+    .await
+}
+
+/// `command(key)` for each key, sent together, each to the node that holds its key: a
+/// multi-key command would span hash slots.
+async fn per_key<T: redis::FromRedisValue, K: AsRef<str>>(
+    c: &ClusterConnection,
+    keys: &[K],
+    command: impl Fn(&str) -> Cmd,
+) -> Result<Vec<T>, RedisError> {
+    futures_util::future::try_join_all(keys.iter().map(|k| {
+        let mut c = c.clone();
+        let cmd = command(k.as_ref());
+        async move { cmd.query_async(&mut c).await }
     }))
     .await
 }
