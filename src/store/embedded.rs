@@ -238,12 +238,15 @@ fn members(
 }
 
 fn version_in(txn: &redb::ReadTransaction) -> Result<u32, StoreError> {
-    match get(txn, META, SCHEMA_KEY)? {
-        None => Ok(0),
-        Some(v) => v
-            .parse()
-            .map_err(|_| StoreError::corrupt(SCHEMA_KEY, "not a number")),
-    }
+    version_of(get(txn, META, SCHEMA_KEY)?)
+}
+
+/// The schema version as stored; none is a store before its first migration.
+fn version_of(stored: Option<String>) -> Result<u32, StoreError> {
+    stored.map_or(Ok(0), |v| {
+        v.parse()
+            .map_err(|_| StoreError::corrupt(SCHEMA_KEY, "not a number"))
+    })
 }
 
 #[async_trait::async_trait]
@@ -265,16 +268,11 @@ impl Store for EmbeddedStore {
         self.write(|txn| {
             let version = {
                 let meta = txn.open_table(META).map_err(err)?;
-                let v = meta
+                let stored = meta
                     .get(SCHEMA_KEY)
                     .map_err(err)?
                     .map(|v| v.value().to_owned());
-                match v {
-                    None => 0,
-                    Some(v) => v
-                        .parse()
-                        .map_err(|_| StoreError::corrupt(SCHEMA_KEY, "not a number"))?,
-                }
+                version_of(stored)?
             };
             let mut applied = Vec::new();
             for m in migrate::pending(version)? {
