@@ -143,6 +143,13 @@ mod tests {
             decode_file("k", &other, &v1),
             Err(StoreError::Corrupt { .. })
         ));
+        // A layout 1 record carries its storage path: a path out of the root is refused.
+        let hostile = v1.replace(r.storage_path.as_str(), "../../etc/passwd");
+        assert_ne!(hostile, v1);
+        assert!(matches!(
+            decode_file("k", &t, &hostile),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]
@@ -154,6 +161,10 @@ mod tests {
             format!(r#"["{id}","alice","a.pdf",1,"x/y",0,2,1]"#),
             format!(r#"["{id}","alice","a.pdf",1,"x/y",0,0]"#),
             format!(r#"["{id}","../etc","a.pdf",1,"x/y",0,0,1]"#),
+            // The storage path is derived from the id: an id that is not one never becomes a
+            // path.
+            r#"["../../etc/passwd","alice","a.pdf",1,"x/y",0,0,1]"#.to_owned(),
+            r#"["0123456789ABCDEF0123456789ABCDEF","alice","a.pdf",1,"x/y",0,0,1]"#.to_owned(),
             "[]".to_owned(),
             "null".to_owned(),
         ] {
