@@ -63,9 +63,7 @@ impl Express {
                     .spawn()
                     .expect("spawn node"),
             );
-            let up = super::wait_started(&mut child, port, || {
-                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            });
+            let up = super::wait_listening(&mut child, port);
             match child {
                 Some(child) if up => Some(Self { port, child }),
                 Some(mut child) => {

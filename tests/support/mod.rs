@@ -65,6 +65,11 @@ pub fn require(program: &str) -> String {
     );
 }
 
+/// [`wait_started`] for a server that serves as soon as it listens (nginx, Express).
+pub fn wait_listening(child: &mut Option<std::process::Child>, port: u16) -> bool {
+    wait_started(child, port, || true)
+}
+
 /// Waits up to 10 s until the child itself listens on `port` and `ready()` holds. Returns
 /// false, and forgets the child, if it exited first (e.g. its port was taken), so that the
 /// caller can retry on another port. `ready()` alone is not enough: when another test's process

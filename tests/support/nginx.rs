@@ -63,10 +63,7 @@ impl Nginx {
             .spawn()
             .expect("spawn nginx");
         self.child = Some(child);
-        let port = self.port;
-        super::wait_started(&mut self.child, port, || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
+        super::wait_listening(&mut self.child, self.port)
     }
 
     fn read_log(dir: &Path) -> String {
