@@ -35,27 +35,33 @@ pub fn essence(content_type: &str) -> String {
 
 /// Content types a browser may execute or render as a document on our origin.
 pub fn is_active_content(content_type: &str) -> bool {
-    let essence = essence(content_type);
-    matches!(
-        essence.as_str(),
-        "text/html"
-            | "application/xhtml+xml"
-            | "image/svg+xml"
-            | "text/xml"
-            | "application/xml"
-            | "text/xsl"
-            | "application/xslt+xml"
-            | "text/javascript"
-            | "application/javascript"
-            | "application/x-javascript"
-            | "application/ecmascript"
-            | "text/ecmascript"
-            | "application/x-shockwave-flash"
-            | "text/cache-manifest"
-            | "application/wasm"
-    ) || essence.ends_with("+xml")
+    // Compared without lower-casing into a new string: this runs on every allowed read.
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    ACTIVE_TYPES.iter().any(|t| essence.eq_ignore_ascii_case(t))
+        || essence
+            .len()
+            .checked_sub(4)
+            .is_some_and(|at| essence.as_bytes()[at..].eq_ignore_ascii_case(b"+xml"))
         || essence.is_empty()
 }
+
+const ACTIVE_TYPES: [&str; 15] = [
+    "text/html",
+    "application/xhtml+xml",
+    "image/svg+xml",
+    "text/xml",
+    "application/xml",
+    "text/xsl",
+    "application/xslt+xml",
+    "text/javascript",
+    "application/javascript",
+    "application/x-javascript",
+    "application/ecmascript",
+    "text/ecmascript",
+    "application/x-shockwave-flash",
+    "text/cache-manifest",
+    "application/wasm",
+];
 
 /// The disposition a new file gets: inline for passive types, attachment for active ones.
 pub fn default_for(content_type: &str) -> DispositionKind {
@@ -66,13 +72,16 @@ pub fn default_for(content_type: &str) -> DispositionKind {
     }
 }
 
-/// The disposition actually sent: active content is never inline, whatever was requested.
-pub fn effective(kind: DispositionKind, content_type: &str) -> DispositionKind {
-    if is_active_content(content_type) {
+/// The disposition actually sent, and whether the file is sandboxed: active content is never
+/// inline, whatever was requested, and always gets `Content-Security-Policy: sandbox`.
+pub fn effective(kind: DispositionKind, content_type: &str) -> (DispositionKind, bool) {
+    let active = is_active_content(content_type);
+    let kind = if active {
         DispositionKind::Attachment
     } else {
         kind
-    }
+    };
+    (kind, active)
 }
 
 /// RFC 5987 `attr-char`: what may stand unencoded in `filename*`.
@@ -94,21 +103,21 @@ const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
 /// backslashes, controls and non-ASCII replaced by `_`) and the exact name in `filename*`.
 /// The result never contains CR, LF or an unescaped quote, whatever the input.
 pub fn header_value(kind: DispositionKind, filename: &str) -> String {
-    let fallback: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let exact = percent_encoding::utf8_percent_encode(filename, ATTR_CHAR);
-    format!(
-        "{}; filename=\"{fallback}\"; filename*=UTF-8''{exact}",
-        kind.as_str()
-    )
+    let ascii = |c: char| {
+        if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
+            c
+        } else {
+            '_'
+        }
+    };
+    // Sized once: a name's percent-encoding is at most three times its bytes.
+    let mut value = String::with_capacity(40 + 4 * filename.len());
+    value.push_str(kind.as_str());
+    value.push_str("; filename=\"");
+    value.extend(filename.chars().map(ascii));
+    value.push_str("\"; filename*=UTF-8''");
+    value.extend(percent_encoding::utf8_percent_encode(filename, ATTR_CHAR));
+    value
 }
 
 #[cfg(test)]
@@ -135,15 +144,24 @@ mod tests {
             "image/svg+xml",
             "application/xml",
             "TEXT/HTML",
+            "Application/Atom+XML; q=1",
+            " text/html ",
             "",
         ] {
             assert!(is_active_content(t), "{t}");
             assert_eq!(
                 effective(DispositionKind::Inline, t),
-                DispositionKind::Attachment
+                (DispositionKind::Attachment, true)
             );
         }
-        for t in ["image/png", "text/plain", "video/mp4"] {
+        for t in [
+            "image/png",
+            "text/plain",
+            "video/mp4",
+            "xml",
+            "é+xm",
+            "text/htmlx",
+        ] {
             assert!(!is_active_content(t), "{t}");
             assert_eq!(default_for(t), DispositionKind::Inline);
         }
@@ -156,6 +174,17 @@ mod tests {
             prop_assert!(!v.contains('\r') && !v.contains('\n') && !v.contains('\0'));
             // Exactly the two quotes that delimit the fallback.
             prop_assert_eq!(v.matches('"').count(), 2);
+        }
+
+        #[test]
+        fn activeness_ignores_case_and_parameters(t in "[a-zA-Z+/é ]{0,24}", p in "[ -~]{0,12}") {
+            let active = is_active_content(&t);
+            prop_assert_eq!(is_active_content(&t.to_uppercase()), active);
+            prop_assert_eq!(is_active_content(&format!("{t};{p}")), active);
+            prop_assert_eq!(active, {
+                let e = essence(&t);
+                e.is_empty() || e.ends_with("+xml") || ACTIVE_TYPES.contains(&e.as_str())
+            });
         }
     }
 }

@@ -106,9 +106,12 @@ fn decode_once(segment: &str) -> Result<String, PathError> {
             i += 1;
         }
     }
-    let decoded: Vec<u8> = percent_encoding::percent_decode(bytes).collect();
-    // `from_utf8` rejects overlong forms and surrogates, so `%C0%AF` never becomes `/`.
-    String::from_utf8(decoded).map_err(|_| PathError::Utf8)
+    // `decode_utf8` is `str::from_utf8`, which rejects overlong forms and surrogates, so
+    // `%C0%AF` never becomes `/`. It copies nothing for a name without escapes.
+    percent_encoding::percent_decode(bytes)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| PathError::Utf8)
 }
 
 /// Where a file's bytes live, relative to the storage root: `{2 hex}/{32 hex}`. Chosen by
@@ -135,7 +138,11 @@ impl StoragePath {
     /// The storage path for a new file id.
     pub fn for_file(id: &crate::tokens::FileId) -> Self {
         let id = id.as_str();
-        Self(format!("{}/{}", &id[..2], id))
+        let mut path = String::with_capacity(id.len() + 3);
+        path.push_str(&id[..2]);
+        path.push('/');
+        path.push_str(id);
+        Self(path)
     }
 
     pub fn parse(s: &str) -> Result<Self, PathError> {

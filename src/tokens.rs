@@ -150,7 +150,11 @@ impl SessionId {
     }
 
     pub fn key(&self) -> SessionKey {
-        SessionKey(hex::encode(Sha256::digest(self.0.as_bytes())))
+        // Into a buffer of the right size: `hex::encode` collects chars one by one, and this
+        // runs on every decision. Two digits per byte always fit, and are always UTF-8.
+        let mut hex = [0u8; 64];
+        let _ = hex::encode_to_slice(Sha256::digest(self.0.as_bytes()), &mut hex);
+        SessionKey(String::from_utf8_lossy(&hex).into_owned())
     }
 }
 

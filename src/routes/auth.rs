@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderName;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::disposition;
@@ -43,17 +44,23 @@ fn respond(decision: &Decision<'_>) -> HttpResponse {
     }
 }
 
+// Named once: a name given as `&str` is parsed and checked again on every response.
+const X_MEDIA_PATH: HeaderName = HeaderName::from_static("x-media-path");
+const X_MEDIA_DISPOSITION: HeaderName = HeaderName::from_static("x-media-disposition");
+const X_MEDIA_TYPE: HeaderName = HeaderName::from_static("x-media-type");
+const X_MEDIA_CSP: HeaderName = HeaderName::from_static("x-media-csp");
+
 fn allow(file: &FileRecord) -> HttpResponse {
-    let kind = disposition::effective(file.disposition, &file.content_type);
+    let (kind, sandbox) = disposition::effective(file.disposition, &file.content_type);
     let mut r = HttpResponse::Ok();
-    r.insert_header(("X-Media-Path", file.storage_path.as_str()))
+    r.insert_header((X_MEDIA_PATH, file.storage_path.as_str()))
         .insert_header((
-            "X-Media-Disposition",
+            X_MEDIA_DISPOSITION,
             disposition::header_value(kind, &file.filename),
         ))
-        .insert_header(("X-Media-Type", file.content_type.as_str()));
-    if disposition::is_active_content(&file.content_type) {
-        r.insert_header(("X-Media-CSP", "sandbox"));
+        .insert_header((X_MEDIA_TYPE, file.content_type.as_str()));
+    if sandbox {
+        r.insert_header((X_MEDIA_CSP, "sandbox"));
     }
     r.finish()
 }
@@ -109,11 +116,11 @@ impl Default for Throttle {
 static NO_URI_WARNING: Throttle = Throttle::new();
 static STORE_WARNING: Throttle = Throttle::new();
 
-/// The client's address as nginx forwards it, if it is one.
+/// The client's address as nginx forwards it, if it is one (kept as nginx wrote it).
 fn client(req: &HttpRequest) -> Option<String> {
     header(req, "x-original-remote-addr")
-        .and_then(|a| a.parse::<IpAddr>().ok())
-        .map(|a| a.to_string())
+        .filter(|a| a.parse::<IpAddr>().is_ok())
+        .map(str::to_owned)
 }
 
 async fn check(

@@ -447,8 +447,8 @@ impl Conn {
     /// [`Conn::get_many`], served from the cache in cached mode.
     async fn lookup_once(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
         let cached_mget = || {
-            let mut mget = redis::cmd("MGET");
-            mget.arg(keys).set_cache_config(CommandCacheConfig::new());
+            let mut mget = mget(keys);
+            mget.set_cache_config(CommandCacheConfig::new());
             mget
         };
         match self {
@@ -472,7 +472,7 @@ impl Conn {
     pub async fn get_many(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
         match self {
             Self::Cluster(c) | Self::CachedCluster(c) => cluster_gets(c, keys, false).await,
-            _ => redis::cmd("MGET").arg(keys).query_async(self).await,
+            _ => mget(keys).query_async(self).await,
         }
     }
 
@@ -486,6 +486,16 @@ impl Conn {
             _ => redis::cmd("DEL").arg(keys).query_async(self).await,
         }
     }
+}
+
+/// `MGET keys`, sized once: the decision sends it every time.
+fn mget(keys: &[&str]) -> Cmd {
+    let mut mget = Cmd::with_capacity(
+        1 + keys.len(),
+        4 + keys.iter().map(|k| k.len()).sum::<usize>(),
+    );
+    mget.arg("MGET").arg(keys);
+    mget
 }
 
 /// One `GET` per key, sent together; from the copies if `cached`.

@@ -525,18 +525,20 @@ impl Store for RedisStore {
             return Ok(());
         }
         let stream = self.keys.events();
-        let mut pipe = redis::pipe();
+        // Sized up front, so that building a batch grows no buffer event by event.
+        let mut pipe = redis::Pipeline::with_capacity(events.len());
         for e in events {
             let json = encode(&stream, e)?;
-            pipe.cmd("XADD")
+            let mut xadd = redis::Cmd::with_capacity(8, stream.len() + json.len() + 32);
+            xadd.arg("XADD")
                 .arg(&stream)
                 .arg("MAXLEN")
                 .arg("~")
                 .arg(max_len)
                 .arg("*")
                 .arg("e")
-                .arg(json)
-                .ignore();
+                .arg(json);
+            pipe.add_command(xadd).ignore();
         }
         let conn = self.conn()?;
         pipe.query_async::<()>(&mut conn.clone())
