@@ -110,8 +110,9 @@ pub fn header_value(kind: DispositionKind, filename: &str) -> String {
             '_'
         }
     };
-    // Sized once: a name's percent-encoding is at most three times its bytes.
-    let mut value = String::with_capacity(40 + 4 * filename.len());
+    // Sized once: the fixed parts are 42 bytes at most, the fallback is at most the name's
+    // bytes and its percent-encoding three times them.
+    let mut value = String::with_capacity(42 + 4 * filename.len());
     value.push_str(kind.as_str());
     value.push_str("; filename=\"");
     value.extend(filename.chars().map(ascii));

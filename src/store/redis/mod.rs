@@ -529,7 +529,7 @@ impl Store for RedisStore {
         let mut pipe = redis::Pipeline::with_capacity(events.len());
         for e in events {
             let json = encode(&stream, e)?;
-            let mut xadd = redis::Cmd::with_capacity(8, stream.len() + json.len() + 32);
+            let mut xadd = redis::Cmd::with_capacity(8, stream.len() + json.len() + 40);
             xadd.arg("XADD")
                 .arg(&stream)
                 .arg("MAXLEN")
