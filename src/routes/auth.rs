@@ -294,7 +294,31 @@ async fn decide(
 
 #[cfg(test)]
 mod tests {
-    use super::Throttle;
+    use super::{Throttle, client};
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn the_client_address_is_kept_only_when_it_is_one_address() {
+        let with = |v: &str| {
+            client(
+                &TestRequest::default()
+                    .insert_header(("X-Original-Remote-Addr", v))
+                    .to_http_request(),
+            )
+        };
+        assert_eq!(with("203.0.113.7").as_deref(), Some("203.0.113.7"));
+        assert_eq!(with("2001:db8::1").as_deref(), Some("2001:db8::1"));
+        for bad in [
+            "",
+            "not an ip",
+            "10.0.0.1, 10.0.0.2",
+            "10.0.0.1:443",
+            " 10.0.0.1",
+        ] {
+            assert_eq!(with(bad), None, "{bad:?}");
+        }
+        assert_eq!(client(&TestRequest::default().to_http_request()), None);
+    }
 
     #[test]
     fn one_warning_per_second_and_a_count_of_the_rest() {
