@@ -25,18 +25,18 @@ impl DispositionKind {
 
 /// The `type/subtype` of a content type, lower-cased, without parameters.
 pub fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+    essence_as_sent(content_type).to_ascii_lowercase()
+}
+
+/// The `type/subtype` of a content type without parameters, in the case it was sent.
+fn essence_as_sent(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or("").trim()
 }
 
 /// Content types a browser may execute or render as a document on our origin.
 pub fn is_active_content(content_type: &str) -> bool {
     // Compared without lower-casing into a new string: this runs on every allowed read.
-    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let essence = essence_as_sent(content_type);
     ACTIVE_TYPES.iter().any(|t| essence.eq_ignore_ascii_case(t))
         || essence
             .len()
