@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod audit;
 mod relayout;
 mod resume;
 mod suite;
@@ -114,6 +115,20 @@ async fn redis_rewrites_layout_1() {
     let put = |args: &[&str]| r.command(args).expect("command");
     let keys = |pattern: &str| resp_lines(&r.command(&["KEYS", pattern]).unwrap_or_default());
     relayout::layout_1_becomes_layout_2(redis_store(&r, "v").await, "v", &put, &keys).await;
+}
+
+#[tokio::test]
+async fn redis_audit_stream_reads_old_entries_and_counts_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = RedisServer::start(dir.path());
+    let put = |args: &[&str]| r.command(args).expect("command");
+    audit::entries_of_one_event_come_first(redis_store(&r, "old").await, "old", &put).await;
+    audit::the_cap_counts_events(redis_store(&r, "cap").await, "cap", &put).await;
+    audit::racing_writers_get_ids_of_their_own(
+        redis_store(&r, "race").await,
+        redis_store(&r, "race").await,
+    )
+    .await;
 }
 
 #[tokio::test]

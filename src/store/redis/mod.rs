@@ -8,6 +8,7 @@
 
 mod compact;
 pub mod conn;
+mod events;
 mod intent;
 mod lease;
 mod relayout;
@@ -58,6 +59,7 @@ struct Scripts {
     cas_del: Script,
     take: Script,
     index_session: Script,
+    append_events: Script,
 }
 
 impl Scripts {
@@ -88,6 +90,7 @@ impl Scripts {
                   end
                   return 1",
             ),
+            append_events: Script::new(events::APPEND),
         }
     }
 }
@@ -525,23 +528,16 @@ impl Store for RedisStore {
             return Ok(());
         }
         let stream = self.keys.events();
-        // Sized up front, so that building a batch grows no buffer event by event.
-        let mut pipe = redis::Pipeline::with_capacity(events.len());
-        for e in events {
-            let json = encode(&stream, e)?;
-            let mut xadd = redis::Cmd::with_capacity(8, stream.len() + json.len() + 40);
-            xadd.arg("XADD")
-                .arg(&stream)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(max_len)
-                .arg("*")
-                .arg("e")
-                .arg(json);
-            pipe.add_command(xadd).ignore();
-        }
+        let batch = encode(&stream, &events)?;
         let conn = self.conn()?;
-        pipe.query_async::<()>(&mut conn.clone())
+        let _: String = self
+            .scripts
+            .append_events
+            .key(&stream)
+            .arg(max_len)
+            .arg(events.len())
+            .arg(batch)
+            .invoke_async(&mut conn.clone())
             .await
             .map_err(unavailable)?;
         // Counters live in other slots than the stream: one command each, sent together.
@@ -561,40 +557,41 @@ impl Store for RedisStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let start = match after {
-            None => "-".to_owned(),
-            Some(c) => {
-                let valid = super::parse_cursor(c).is_some();
-                if !valid {
-                    return Err(StoreError::Cursor);
-                }
-                format!("({c}")
-            }
+        let after = match after {
+            None => None,
+            Some(c) => Some(super::parse_cursor(c).ok_or(StoreError::Cursor)?),
         };
+        // An entry's id is its last event's: entries after the cursor are those that may hold
+        // events after it.
+        let mut start = after.map_or_else(|| "-".to_owned(), |(ms, seq)| format!("({ms}-{seq}"));
         let stream = self.keys.events();
-        let reply: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-            .arg(&stream)
-            .arg(start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(limit)
-            .query_async(&mut self.conn()?)
-            .await
-            .map_err(unavailable)?;
-        reply
-            .into_iter()
-            .map(|(id, fields)| {
-                let json = fields
-                    .into_iter()
-                    .find(|(k, _)| k == "e")
-                    .map(|(_, v)| v)
-                    .unwrap_or_default();
-                Ok(StoredEvent {
-                    event: decode(&stream, &json)?,
-                    id,
-                })
-            })
-            .collect()
+        let mut conn = self.conn()?;
+        let mut out = Vec::with_capacity(limit);
+        let mut entries_read = 0;
+        while out.len() < limit {
+            let count = events::entries_to_read(limit - out.len(), entries_read, out.len());
+            let entries: Vec<events::Entry> = redis::cmd("XRANGE")
+                .arg(&stream)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let Some((last, _)) = entries.last() else {
+                break;
+            };
+            start = format!("({last}");
+            entries_read += entries.len();
+            let short = entries.len() < count;
+            events::unpack(&stream, entries, after, &mut out)?;
+            if short {
+                break;
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
     }
 
     async fn downloads(&self, id: &FileId) -> Result<u64, StoreError> {
