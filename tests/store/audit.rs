@@ -4,24 +4,13 @@
 
 use std::sync::Arc;
 
-use mediagate::store::{Event, EventDecision, EventKind, Store, StoredEvent};
+use mediagate::store::{Event, Store, StoredEvent};
 
 use crate::resp_lines;
-
-fn event(at_ms: i64) -> Event {
-    Event {
-        at_ms,
-        kind: EventKind::Read,
-        user_id: None,
-        file_id: None,
-        decision: Some(EventDecision::Deny),
-        client: Some("127.0.0.1".into()),
-        download: false,
-    }
-}
+use crate::suite::denied_read;
 
 fn events(at: std::ops::Range<i64>) -> Vec<Event> {
-    at.map(event).collect()
+    at.map(denied_read).collect()
 }
 
 /// Every event, page by page, following `next` as a client does.
@@ -82,6 +71,22 @@ pub async fn entries_of_one_event_come_first(
     // A cursor from before the batches still reads on from where it was.
     let after_old = store.events(Some(&old_ids[29]), 3).await.unwrap();
     assert_eq!(times(&after_old), [30, 31, 32]);
+
+    // Emptied by hand after an id ahead of the clock: the next ids still come after every id
+    // given out, never from the clock again.
+    put(&[
+        "XADD",
+        &stream,
+        "99999999999999-5",
+        "e",
+        r#"{"t":45,"k":"read","d":"deny"}"#,
+    ]);
+    put(&["XTRIM", &stream, "MAXLEN", "0"]);
+    store.append_events(&events(46..48), 1000).await.unwrap();
+    let after = read_all(store.as_ref(), 100).await;
+    let ids: Vec<&str> = after.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["99999999999999-6", "99999999999999-7"]);
+    assert_eq!(times(&after), [46, 47]);
 }
 
 /// The cap counts events, old entries of one event included; the oldest go first.
