@@ -10,17 +10,18 @@
 -- began, or began again after an entry of one event (written by an earlier mediagate).
 local key, max, n = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 
+-- The value after `name` in a flat array of names and values (fields, XINFO), or nil.
+local function field(flat, name)
+  for i = 1, #flat, 2 do
+    if flat[i] == name then return flat[i + 1] end
+  end
+  -- A value, not none: `tonumber` with no argument at all raises.
+  return nil
+end
+
 -- An entry's counts, or nil for an entry of one event.
 local function counts(entry)
-  local c, x
-  local fields = entry[2]
-  for i = 1, #fields, 2 do
-    if fields[i] == 'c' then
-      c = tonumber(fields[i + 1])
-    elseif fields[i] == 'x' then
-      x = tonumber(fields[i + 1])
-    end
-  end
+  local c, x = tonumber(field(entry[2], 'c')), tonumber(field(entry[2], 'x'))
   if c and x then return c, x end
 end
 
@@ -46,10 +47,7 @@ if last[1] then
   end
 elseif redis.call('EXISTS', key) == 1 then
   -- Emptied by hand: the next id must still be above every id given out.
-  local info = redis.call('XINFO', 'STREAM', key)
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then id = info[i + 1] end
-  end
+  id = field(redis.call('XINFO', 'STREAM', key), 'last-generated-id')
 end
 local ms, seq
 if id then
