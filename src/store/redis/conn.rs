@@ -480,7 +480,12 @@ impl Conn {
     pub async fn del_many(&mut self, keys: &[String]) -> Result<(), RedisError> {
         match self {
             Self::Cluster(c) | Self::CachedCluster(c) => {
-                per_key::<i64, _>(c, keys, |k| redis::cmd("DEL").arg(k).clone()).await?;
+                per_key::<i64, _>(c, keys, |k| {
+                    let mut del = redis::cmd("DEL");
+                    del.arg(k);
+                    del
+                })
+                .await?;
                 Ok(())
             }
             _ => redis::cmd("DEL").arg(keys).query_async(self).await,
