@@ -318,16 +318,15 @@ impl Stack {
             .unwrap_or_else(|e| panic!("{method} {target}: {e}\n{}", self.logs()))
     }
 
-    /// An admin call that sets a test up, tried again while the store does not answer in time:
-    /// fault tests run with the production 250 ms bound, which a loaded CI machine can exceed
-    /// on a setup call. What a test asserts goes through [`Stack::admin`], never this.
+    /// An admin call that sets a test up, tried again while the answer is "try again": a 503
+    /// (fault tests run with the production 250 ms store bound, which a loaded CI machine can
+    /// exceed on a setup call) or a 409 (the timed-out try may still hold the record's lease,
+    /// for up to its 10 s). What a test asserts goes through [`Stack::admin`], never this.
     fn setup(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
         let mut r = self.admin(method, target, headers, body);
-        for _ in 0..3 {
-            if r.status != 503 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        while matches!(r.status, 503 | 409) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
             r = self.admin(method, target, headers, body);
         }
         r
