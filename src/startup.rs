@@ -147,15 +147,11 @@ impl Application {
         let admin_port = admin_listener.local_addr()?.port();
 
         let (s, c) = (shared.clone(), auth_config.clone());
-        let mut auth_server = HttpServer::new(move || {
-            App::new()
-                .app_data(s.clone())
-                .app_data(c.clone())
-                .configure(auth::configure)
-        })
-        .keep_alive(KEEP_ALIVE)
-        .disable_signals()
-        .shutdown_timeout(shutdown);
+        let mut auth_server =
+            HttpServer::new(move || App::new().configure(auth::configure(s.clone(), c.clone())))
+                .keep_alive(KEEP_ALIVE)
+                .disable_signals()
+                .shutdown_timeout(shutdown);
         if settings.server.workers > 0 {
             auth_server = auth_server.workers(settings.server.workers);
         }

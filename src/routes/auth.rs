@@ -6,6 +6,7 @@
 //! time. It never answers anything else, and never 200 in doubt.
 
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
@@ -14,6 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::disposition;
 use crate::links::LinkKeys;
+use crate::metrics::Outcome;
 use crate::paths::MediaPath;
 use crate::policy::{self, Decision, DenyReason, Policy};
 use crate::sessions::{Caller, Sources};
@@ -31,8 +33,21 @@ pub struct AuthConfig {
     pub links: LinkKeys,
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.default_service(web::to(check));
+/// Routes every request to the decision. Both halves of its state are held in one `Rc` per
+/// worker thread: cloning it per request touches no counter shared with the other workers,
+/// where a `web::Data` extractor per half would look each up in the app's type map and bump
+/// a shared atomic count.
+pub fn configure(
+    shared: web::Data<Shared>,
+    config: web::Data<AuthConfig>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        let state = Rc::new((shared, config));
+        cfg.default_service(web::to(move |req: HttpRequest| {
+            let state = Rc::clone(&state);
+            async move { check(req, &state.0, &state.1).await }
+        }));
+    }
 }
 
 /// The one place a decision becomes a status code.
@@ -123,15 +138,11 @@ fn client(req: &HttpRequest) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn check(
-    req: HttpRequest,
-    shared: web::Data<Shared>,
-    config: web::Data<AuthConfig>,
-) -> HttpResponse {
+async fn check(req: HttpRequest, shared: &Shared, config: &AuthConfig) -> HttpResponse {
     let started = Instant::now();
-    let (response, outcome) = decide(&req, &shared, &config).await;
+    let (response, outcome) = decide(&req, shared, config).await;
     let m = &shared.metrics;
-    m.decisions.with_label_values(&[outcome]).inc();
+    m.decided(outcome);
     m.decision_seconds.observe(started.elapsed().as_secs_f64());
     response
 }
@@ -168,13 +179,12 @@ fn audit(
     shared.audit.record(e);
 }
 
-/// The decision and its outcome label for metrics.
+/// The decision and its outcome for metrics.
 async fn decide(
     req: &HttpRequest,
     shared: &Shared,
     config: &AuthConfig,
-) -> (HttpResponse, &'static str) {
-    const FORBIDDEN: &str = "forbidden";
+) -> (HttpResponse, Outcome) {
     let Some(uri) = header(req, "x-original-uri") else {
         if let Some(held) = NO_URI_WARNING.allow() {
             tracing::warn!(
@@ -184,14 +194,14 @@ async fn decide(
         }
         return (
             respond(&Decision::Forbidden(DenyReason::BadPath)),
-            FORBIDDEN,
+            Outcome::Forbidden,
         );
     };
     let method = header(req, "x-original-method");
     if !matches!(method, Some("GET" | "HEAD")) {
         let d = Decision::Forbidden(DenyReason::Method);
         audit(shared, req, None, None, &d, false);
-        return (respond(&d), FORBIDDEN);
+        return (respond(&d), Outcome::Forbidden);
     }
     let path = match MediaPath::parse(uri, &config.media_prefix) {
         Ok(p) => p,
@@ -199,11 +209,11 @@ async fn decide(
             tracing::debug!(reason = %e, "Refused malformed media path.");
             let d = Decision::Forbidden(DenyReason::BadPath);
             audit(shared, req, None, None, &d, false);
-            return (respond(&d), FORBIDDEN);
+            return (respond(&d), Outcome::Forbidden);
         }
     };
     if !shared.schema.is_current() {
-        return (unavailable(), "unavailable");
+        return (unavailable(), Outcome::Unavailable);
     }
     let native = config.sources.native_key(req);
     let lookup = tokio::time::timeout(
@@ -221,7 +231,7 @@ async fn decide(
                 let cause = std::error::Error::source(&e).map(ToString::to_string);
                 tracing::warn!(error = %e, cause, suppressed = held, "Store lookup failed; answering 503.");
             }
-            return (unavailable(), "unavailable");
+            return (unavailable(), Outcome::Unavailable);
         }
         Err(_) => {
             shared.metrics.store_errors.inc();
@@ -233,7 +243,7 @@ async fn decide(
                     "Store lookup timed out; answering 503."
                 );
             }
-            return (unavailable(), "unavailable");
+            return (unavailable(), Outcome::Unavailable);
         }
     };
     let now = crate::clock::now();
@@ -252,7 +262,7 @@ async fn decide(
                 if let Some(held) = STORE_WARNING.allow() {
                     tracing::warn!(error = %e, suppressed = held, "Session source failed; answering 503.");
                 }
-                return (unavailable(), "unavailable");
+                return (unavailable(), Outcome::Unavailable);
             }
             Err(_) => {
                 shared.metrics.store_errors.inc();
@@ -262,7 +272,7 @@ async fn decide(
                         "Session source timed out; answering 503."
                     );
                 }
-                return (unavailable(), "unavailable");
+                return (unavailable(), Outcome::Unavailable);
             }
         }
     } else {
@@ -270,9 +280,14 @@ async fn decide(
     };
     let link = config.links.check(&path, now);
     let decision = policy::decide(&config.policy, &path, &lookup, caller.as_ref(), link);
+    let outcome = match &decision {
+        Decision::Allow(_) => Outcome::Allow,
+        Decision::NoCredential => Outcome::Unauthorized,
+        Decision::Forbidden(_) => Outcome::Forbidden,
+    };
     tracing::debug!(
         file = %path.file_token.fingerprint(),
-        decision = match &decision { Decision::Allow(_) => "allow", Decision::NoCredential => "unauthorized", Decision::Forbidden(_) => "forbidden" },
+        decision = outcome.label(),
         reason = ?match &decision { Decision::Forbidden(r) => Some(*r), _ => None },
         "Decided."
     );
@@ -284,11 +299,6 @@ async fn decide(
         &decision,
         method == Some("GET"),
     );
-    let outcome = match &decision {
-        Decision::Allow(_) => "allow",
-        Decision::NoCredential => "unauthorized",
-        Decision::Forbidden(_) => FORBIDDEN,
-    };
     (respond(&decision), outcome)
 }
 
