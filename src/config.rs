@@ -49,7 +49,8 @@ pub struct StoreSettings {
     pub url: String,
     /// Namespace for every Redis key.
     pub prefix: String,
-    /// Bound on one store call during a decision; past it the answer is 503.
+    /// Bound on a decision's waits, the store lookup and a session source's round trip
+    /// together; past it the answer is 503.
     pub timeout_ms: u64,
     /// Cached mode (Redis only): decisions read from an in-process copy that Redis keeps honest
     /// by invalidation (RESP3 client-side caching).

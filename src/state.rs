@@ -65,8 +65,27 @@ pub fn event(
     decision: Option<EventDecision>,
     client: Option<String>,
 ) -> Event {
+    event_at(
+        crate::clock::now_ms(),
+        kind,
+        user_id,
+        file_id,
+        decision,
+        client,
+    )
+}
+
+/// [`event`] stamped `at_ms`, for a caller that has read the clock already.
+pub fn event_at(
+    at_ms: i64,
+    kind: EventKind,
+    user_id: Option<&UserId>,
+    file_id: Option<&FileId>,
+    decision: Option<EventDecision>,
+    client: Option<String>,
+) -> Event {
     Event {
-        at_ms: crate::clock::now_ms(),
+        at_ms,
         kind,
         user_id: user_id.cloned(),
         file_id: file_id.cloned(),

@@ -7,7 +7,9 @@
 
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderName;
@@ -19,7 +21,7 @@ use crate::metrics::Outcome;
 use crate::paths::MediaPath;
 use crate::policy::{self, Decision, DenyReason, Policy};
 use crate::sessions::{Caller, Sources};
-use crate::state::{Shared, event};
+use crate::state::{Shared, event_at};
 use crate::store::{EventDecision, EventKind, FileRecord, Lookup};
 
 /// What the decision handler needs, built once at start-up.
@@ -28,7 +30,8 @@ pub struct AuthConfig {
     /// Where the caller's session comes from.
     pub sources: Sources,
     pub policy: Policy,
-    /// Bound on the store lookup; past it the answer is 503.
+    /// Bound on the whole decision (the store lookup and any session source after it); past
+    /// it the answer is 503.
     pub timeout: Duration,
     pub links: LinkKeys,
 }
@@ -140,15 +143,19 @@ fn client(req: &HttpRequest) -> Option<String> {
 
 async fn check(req: HttpRequest, shared: &Shared, config: &AuthConfig) -> HttpResponse {
     let started = Instant::now();
-    let (response, outcome) = decide(&req, shared, config).await;
+    // One deadline for every wait of the decision, so that the answer comes within the bound
+    // even when a session source's round trip follows a slow lookup.
+    let deadline = started + config.timeout;
+    let (response, outcome) = decide(&req, shared, config, deadline).await;
     let m = &shared.metrics;
     m.decided(outcome);
     m.decision_seconds.observe(started.elapsed().as_secs_f64());
     response
 }
 
-/// Records a read in the audit log.
+/// Records a read, decided at `at_ms`, in the audit log.
 fn audit(
+    at_ms: i64,
     shared: &Shared,
     req: &HttpRequest,
     lookup: Option<&Lookup>,
@@ -164,7 +171,8 @@ fn audit(
             false,
         ),
     };
-    let mut e = event(
+    let mut e = event_at(
+        at_ms,
         EventKind::Read,
         session_user,
         file,
@@ -184,6 +192,7 @@ async fn decide(
     req: &HttpRequest,
     shared: &Shared,
     config: &AuthConfig,
+    deadline: Instant,
 ) -> (HttpResponse, Outcome) {
     let Some(uri) = header(req, "x-original-uri") else {
         if let Some(held) = NO_URI_WARNING.allow() {
@@ -200,7 +209,7 @@ async fn decide(
     let method = header(req, "x-original-method");
     if !matches!(method, Some("GET" | "HEAD")) {
         let d = Decision::Forbidden(DenyReason::Method);
-        audit(shared, req, None, None, &d, false);
+        audit(crate::clock::now_ms(), shared, req, None, None, &d, false);
         return (respond(&d), Outcome::Forbidden);
     }
     let path = match MediaPath::parse(uri, &config.media_prefix) {
@@ -208,7 +217,7 @@ async fn decide(
         Err(e) => {
             tracing::debug!(reason = %e, "Refused malformed media path.");
             let d = Decision::Forbidden(DenyReason::BadPath);
-            audit(shared, req, None, None, &d, false);
+            audit(crate::clock::now_ms(), shared, req, None, None, &d, false);
             return (respond(&d), Outcome::Forbidden);
         }
     };
@@ -216,8 +225,8 @@ async fn decide(
         return (unavailable(), Outcome::Unavailable);
     }
     let native = config.sources.native_key(req);
-    let lookup = tokio::time::timeout(
-        config.timeout,
+    let lookup = tokio::time::timeout_at(
+        deadline,
         shared
             .store
             .lookup(&path.user_token, &path.file_token, native.as_ref()),
@@ -246,12 +255,14 @@ async fn decide(
             return (unavailable(), Outcome::Unavailable);
         }
     };
-    let now = crate::clock::now();
+    // One reading of the wall clock for the expiries and the audit event's time.
+    let now_ms = crate::clock::now_ms();
+    let now = now_ms.div_euclid(1000);
     // Other sources cost a round trip (redis-json) or a signature check (jwt): only when the
     // tokens name a file at all.
     let caller = if lookup.file.is_some() {
-        match tokio::time::timeout(
-            config.timeout,
+        match tokio::time::timeout_at(
+            deadline,
             config.sources.resolve(req, lookup.session.as_ref(), now),
         )
         .await
@@ -292,6 +303,7 @@ async fn decide(
         "Decided."
     );
     audit(
+        now_ms,
         shared,
         req,
         Some(&lookup),

@@ -441,3 +441,57 @@ fn disk_trouble_on_upload_is_a_clear_5xx_and_leaves_nothing() {
         assert_eq!(r.json()["error"]["code"], "storage_error");
     }
 }
+
+/// The bound covers the whole decision: a session source's round trip that follows a slow
+/// lookup gets only what is left of it, so the answer still comes within the bound.
+#[test]
+fn a_slow_lookup_then_a_stalled_session_source_answer_within_one_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, app) = (
+        RedisServer::start(&dir.path().join("store")),
+        RedisServer::start(&dir.path().join("app")),
+    );
+    let (store_proxy, app_proxy) = (Proxy::start(store.port), Proxy::start(app.port));
+    let config = format!(
+        "[[session.sources]]\ntype = \"redis-json\"\ncookie = \"sid\"\nredis_url = \"{}\"\nkey = \"sess:{{id}}\"\nuser_pointer = \"/u\"\n",
+        app_proxy.url()
+    );
+    let env = vec![
+        ("MEDIAGATE__STORE__URL".into(), store_proxy.url()),
+        // Under nginx's own 1 s, which would otherwise cut the subrequest first.
+        ("MEDIAGATE__STORE__TIMEOUT_MS".into(), "400".into()),
+    ];
+    let s = Stack::start_configured(StoreKind::Embedded, env, &config, |c| c);
+    s.user("alice");
+    let url = s.upload("alice", "a.txt", "text/plain", b"alice's")["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.command(&["SET", "sess:abc", r#"{"u":"alice"}"#])
+        .unwrap();
+    let cookie = [("Cookie", "sid=abc")];
+    assert_eq!(s.media("GET", url.as_bytes(), None, &cookie).status, 200);
+
+    // The lookup answers after 350 ms of the 400; the session source never does.
+    store_proxy.stall(true);
+    app_proxy.stall(true);
+    let started = Instant::now();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(350));
+        store_proxy.stall(false);
+        store_proxy
+    });
+    let r = s.media("GET", url.as_bytes(), None, &cookie);
+    let took = started.elapsed();
+    let _store_proxy = release.join().unwrap();
+    assert_eq!(r.status, 503, "{}", s.logs());
+    // Two bounds one after the other would take at least 750 ms.
+    assert!(
+        took >= Duration::from_millis(390) && took < Duration::from_millis(700),
+        "{took:?}"
+    );
+    app_proxy.stall(false);
+    crate::support::eventually("the source after the stall", Duration::from_secs(3), || {
+        (s.media("GET", url.as_bytes(), None, &cookie).status == 200).then_some(())
+    });
+}
