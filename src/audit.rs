@@ -112,3 +112,79 @@ async fn write_batches(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::event;
+    use crate::store::EventKind;
+    use crate::store::embedded::EmbeddedStore;
+
+    fn settings(buffer: usize, flush_ms: u64) -> AuditSettings {
+        AuditSettings {
+            max_events: 100_000,
+            buffer,
+            flush_ms,
+        }
+    }
+
+    async fn stored(store: &dyn Store) -> usize {
+        store.events(None, 100_000).await.unwrap().len()
+    }
+
+    // Every thread's events reach the store, however many threads record at once, and a close
+    // writes what was still buffered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_from_every_thread_are_written() {
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let (audit, writer) = Audit::start(Arc::clone(&store), metrics, &settings(1000, 5));
+        let audit = Arc::new(audit);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let audit = Arc::clone(&audit);
+                std::thread::spawn(move || {
+                    for _ in 0..250 {
+                        audit.record(event(EventKind::Logout, None, None, None, None));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // They are written with no close to flush them: the first event woke the writer...
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while stored(&*store).await < 1000 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(stored(&*store).await, 1000);
+        // ...and what is buffered at close is written before `finish` returns.
+        for _ in 0..10 {
+            audit.record(event(EventKind::Logout, None, None, None, None));
+        }
+        audit.close();
+        writer.finish(Duration::from_secs(5)).await;
+        assert_eq!(stored(&*store).await, 1010);
+    }
+
+    // A full buffer drops, counts, and never blocks. On this one-thread runtime the writer
+    // cannot take anything out of the buffer until the test awaits.
+    #[tokio::test]
+    async fn a_full_buffer_drops_and_counts() {
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let (audit, writer) = Audit::start(
+            Arc::clone(&store),
+            Arc::clone(&metrics),
+            &settings(3, 60_000),
+        );
+        for _ in 0..5 {
+            audit.record(event(EventKind::Logout, None, None, None, None));
+        }
+        assert_eq!(metrics.audit_dropped.get(), 2);
+        audit.close();
+        writer.finish(Duration::from_secs(5)).await;
+        assert_eq!(stored(&*store).await, 3);
+    }
+}
