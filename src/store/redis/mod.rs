@@ -363,9 +363,14 @@ impl Store for RedisStore {
         let ukey = self.keys.user_token(user_token);
         let fkey = self.keys.file_token(file_token);
         let skey = session.map(|s| self.keys.session(s));
-        let mut keys = vec![ukey.as_str(), fkey.as_str()];
-        keys.extend(skey.as_deref());
-        let mut replies = self.conn()?.lookup(&keys).await.map_err(unavailable)?;
+        // On the stack: a `Vec` of two grown to three cost a reallocation per decision.
+        let keys = [
+            ukey.as_str(),
+            fkey.as_str(),
+            skey.as_deref().unwrap_or_default(),
+        ];
+        let keys = &keys[..if skey.is_some() { 3 } else { 2 }];
+        let mut replies = self.conn()?.lookup(keys).await.map_err(unavailable)?;
         let session_raw = if skey.is_some() {
             replies.pop().flatten()
         } else {
