@@ -14,6 +14,7 @@ mod lease;
 mod relayout;
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::{AsyncCommands, Script};
@@ -41,6 +42,21 @@ pub struct RedisStore {
     conns: thread_local::ThreadLocal<RefCell<Option<ThreadConn>>>,
     keys: Keys,
     scripts: Scripts,
+    /// Whether the server's version has been looked at (once, at the first schema check).
+    version_checked: AtomicBool,
+}
+
+/// The oldest Redis the audit stream works on: its script trims by id (`XTRIM MINID`, 6.2).
+const OLDEST_REDIS: (u32, u32) = (6, 2);
+
+/// `major.minor` of the `redis_version` line of `INFO server`.
+fn redis_version(info: &str) -> Option<(u32, u32)> {
+    let v = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))?
+        .trim();
+    let mut parts = v.split('.').map(str::parse::<u32>);
+    Some((parts.next()?.ok()?, parts.next()?.ok()?))
 }
 
 /// A connection and the thread that made it. `ThreadLocal` hands an exited thread's slot to
@@ -123,6 +139,7 @@ impl RedisStore {
             conns: thread_local::ThreadLocal::new(),
             keys: Keys::new(prefix),
             scripts: Scripts::new(),
+            version_checked: AtomicBool::new(false),
         })
     }
 
@@ -200,6 +217,22 @@ impl RedisStore {
         Ok(done == 1)
     }
 
+    /// Says once, in words, that a server is too old for the audit stream: there, every batch
+    /// would fail, and each failure's log line carries only Redis' raw script error. Decisions
+    /// and the admin API work on it all the same, so it is a warning, not a refusal to start.
+    async fn check_server_version(&self, conn: &mut Conn) {
+        let info: Result<String, _> = redis::cmd("INFO").arg("server").query_async(conn).await;
+        match info.ok().as_deref().and_then(redis_version) {
+            Some(v) if v < OLDEST_REDIS => tracing::error!(
+                version = format!("{}.{}", v.0, v.1),
+                "Redis is older than 6.2: audit events cannot be written (their script trims \
+                 the stream with XTRIM MINID). Decisions are not affected; upgrade Redis."
+            ),
+            Some(_) => {}
+            None => tracing::debug!("Could not read the Redis server's version."),
+        }
+    }
+
     async fn user_exists(&self, conn: &mut Conn, id: &UserId) -> Result<bool, StoreError> {
         conn.exists(self.keys.user(id)).await.map_err(unavailable)
     }
@@ -261,7 +294,12 @@ impl Store for RedisStore {
     }
 
     async fn schema_version(&self) -> Result<u32, StoreError> {
-        self.version_on(&mut self.conn()?).await
+        let mut conn = self.conn()?;
+        let version = self.version_on(&mut conn).await?;
+        if !self.version_checked.swap(true, Ordering::Relaxed) {
+            self.check_server_version(&mut conn).await;
+        }
+        Ok(version)
     }
 
     async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
@@ -777,5 +815,28 @@ impl RedisStore {
             token = again;
         }
         Err(StoreError::Conflict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_version_is_read_from_info() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n";
+        assert_eq!(redis_version(info), Some((7, 0)));
+        assert_eq!(redis_version("redis_version:6.0.9\r\n"), Some((6, 0)));
+        assert!(redis_version("redis_version:6.0.9\r\n").unwrap() < OLDEST_REDIS);
+        assert!(redis_version("redis_version:6.2.0\r\n").unwrap() >= OLDEST_REDIS);
+        assert!(redis_version("redis_version:10.0.0\r\n").unwrap() >= OLDEST_REDIS);
+        for unreadable in [
+            "",
+            "# Server\r\n",
+            "redis_version:\r\n",
+            "redis_version:seven.0\r\n",
+        ] {
+            assert_eq!(redis_version(unreadable), None, "{unreadable:?}");
+        }
     }
 }
