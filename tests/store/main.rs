@@ -278,3 +278,28 @@ fn a_new_thread_does_not_inherit_an_exited_threads_connection() {
         );
     }
 }
+
+/// The version check reads a version from one server and from a cluster, where `INFO` is
+/// answered by every node: a reply it cannot read would leave an old server unreported.
+#[tokio::test]
+async fn the_redis_version_is_read_from_a_server_and_from_a_cluster() {
+    use mediagate::store::redis::RedisStore;
+    let dir = tempfile::tempdir().unwrap();
+    let single = RedisServer::start(&dir.path().join("one"));
+    let cluster = support::topology::RedisCluster::start(&dir.path().join("cluster"));
+    let installed = single
+        .info("server", "redis_version")
+        .and_then(|v| {
+            let mut p = v.split('.').map(|n| n.parse::<u32>().ok());
+            Some((p.next()??, p.next()??))
+        })
+        .expect("redis-server's own version");
+    for url in [single.url(), cluster.url()] {
+        let store = RedisStore::new(&url, "v", TIMEOUT, None).unwrap();
+        assert_eq!(
+            store.server_version().await.unwrap(),
+            Some(installed),
+            "{url}"
+        );
+    }
+}

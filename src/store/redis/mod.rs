@@ -42,7 +42,7 @@ pub struct RedisStore {
     conns: thread_local::ThreadLocal<RefCell<Option<ThreadConn>>>,
     keys: Keys,
     scripts: Scripts,
-    /// Whether the server's version has been looked at (once, at the first schema check).
+    /// Whether the server's version has been read (at the first schema check that reaches it).
     version_checked: AtomicBool,
 }
 
@@ -57,6 +57,19 @@ fn redis_version(info: &str) -> Option<(u32, u32)> {
         .trim();
     let mut parts = v.split('.').map(str::parse::<u32>);
     Some((parts.next()?.ok()?, parts.next()?.ok()?))
+}
+
+/// The oldest version in an `INFO server` reply: one text from one server, or, from a
+/// cluster (which asks every node), one text per node in a map or an array.
+fn oldest_version(reply: &redis::Value) -> Option<(u32, u32)> {
+    use redis::Value;
+    match reply {
+        Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(redis_version),
+        Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => redis_version(s),
+        Value::Array(items) | Value::Set(items) => items.iter().filter_map(oldest_version).min(),
+        Value::Map(pairs) => pairs.iter().filter_map(|(_, v)| oldest_version(v)).min(),
+        _ => None,
+    }
 }
 
 /// A connection and the thread that made it. `ThreadLocal` hands an exited thread's slot to
@@ -217,12 +230,28 @@ impl RedisStore {
         Ok(done == 1)
     }
 
+    /// `major.minor` of the oldest server the store talks to (every node of a cluster), or
+    /// `None` when `INFO` answers in a form without a version (a proxy, a denied command).
+    pub async fn server_version(&self) -> Result<Option<(u32, u32)>, StoreError> {
+        let reply: redis::Value = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(oldest_version(&reply))
+    }
+
     /// Says once, in words, that a server is too old for the audit stream: there, every batch
     /// would fail, and each failure's log line carries only Redis' raw script error. Decisions
     /// and the admin API work on it all the same, so it is a warning, not a refusal to start.
-    async fn check_server_version(&self, conn: &mut Conn) {
-        let info: Result<String, _> = redis::cmd("INFO").arg("server").query_async(conn).await;
-        match info.ok().as_deref().and_then(redis_version) {
+    /// Asked again at the next schema check if Redis could not be reached.
+    async fn check_server_version(&self) {
+        let version = match self.server_version().await {
+            Ok(v) => v,
+            Err(_) => return,
+        };
+        self.version_checked.store(true, Ordering::Relaxed);
+        match version {
             Some(v) if v < OLDEST_REDIS => tracing::error!(
                 version = format!("{}.{}", v.0, v.1),
                 "Redis is older than 6.2: audit events cannot be written (their script trims \
@@ -294,10 +323,9 @@ impl Store for RedisStore {
     }
 
     async fn schema_version(&self) -> Result<u32, StoreError> {
-        let mut conn = self.conn()?;
-        let version = self.version_on(&mut conn).await?;
-        if !self.version_checked.swap(true, Ordering::Relaxed) {
-            self.check_server_version(&mut conn).await;
+        let version = self.version_on(&mut self.conn()?).await?;
+        if !self.version_checked.load(Ordering::Relaxed) {
+            self.check_server_version().await;
         }
         Ok(version)
     }
@@ -830,6 +858,20 @@ mod tests {
         assert!(redis_version("redis_version:6.0.9\r\n").unwrap() < OLDEST_REDIS);
         assert!(redis_version("redis_version:6.2.0\r\n").unwrap() >= OLDEST_REDIS);
         assert!(redis_version("redis_version:10.0.0\r\n").unwrap() >= OLDEST_REDIS);
+        // A cluster answers with every node's text; the oldest counts.
+        let node = |v: &str| {
+            redis::Value::BulkString(format!("# Server\r\nredis_version:{v}\r\n").into_bytes())
+        };
+        let cluster = redis::Value::Map(vec![
+            (redis::Value::SimpleString("a:1".into()), node("7.0.15")),
+            (redis::Value::SimpleString("b:2".into()), node("6.0.9")),
+        ]);
+        assert_eq!(oldest_version(&cluster), Some((6, 0)));
+        assert_eq!(
+            oldest_version(&redis::Value::Array(vec![node("7.2.4"), redis::Value::Nil])),
+            Some((7, 2))
+        );
+        assert_eq!(oldest_version(&redis::Value::Int(7)), None);
         for unreadable in [
             "",
             "# Server\r\n",
