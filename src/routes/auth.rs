@@ -53,12 +53,15 @@ pub fn configure(
     }
 }
 
-/// The one place a decision becomes a status code.
-fn respond(decision: &Decision<'_>) -> HttpResponse {
+/// The one place a decision becomes a status code, and the outcome it is counted as.
+fn respond(decision: &Decision<'_>) -> (HttpResponse, Outcome) {
     match decision {
-        Decision::Allow(file) => allow(file),
-        Decision::NoCredential => HttpResponse::new(StatusCode::UNAUTHORIZED),
-        Decision::Forbidden(_) => HttpResponse::new(StatusCode::FORBIDDEN),
+        Decision::Allow(file) => (allow(file), Outcome::Allow),
+        Decision::NoCredential => (
+            HttpResponse::new(StatusCode::UNAUTHORIZED),
+            Outcome::Unauthorized,
+        ),
+        Decision::Forbidden(_) => (HttpResponse::new(StatusCode::FORBIDDEN), Outcome::Forbidden),
     }
 }
 
@@ -83,8 +86,12 @@ fn allow(file: &FileRecord) -> HttpResponse {
     r.finish()
 }
 
-fn unavailable() -> HttpResponse {
-    HttpResponse::new(StatusCode::SERVICE_UNAVAILABLE)
+/// The answer when the decision cannot be made.
+fn unavailable() -> (HttpResponse, Outcome) {
+    (
+        HttpResponse::new(StatusCode::SERVICE_UNAVAILABLE),
+        Outcome::Unavailable,
+    )
 }
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
@@ -201,16 +208,13 @@ async fn decide(
                 "Subrequest without X-Original-URI: the nginx snippet is not in use; denying."
             );
         }
-        return (
-            respond(&Decision::Forbidden(DenyReason::BadPath)),
-            Outcome::Forbidden,
-        );
+        return respond(&Decision::Forbidden(DenyReason::BadPath));
     };
     let method = header(req, "x-original-method");
     if !matches!(method, Some("GET" | "HEAD")) {
         let d = Decision::Forbidden(DenyReason::Method);
         audit(crate::clock::now_ms(), shared, req, None, None, &d, false);
-        return (respond(&d), Outcome::Forbidden);
+        return respond(&d);
     }
     let path = match MediaPath::parse(uri, &config.media_prefix) {
         Ok(p) => p,
@@ -218,11 +222,11 @@ async fn decide(
             tracing::debug!(reason = %e, "Refused malformed media path.");
             let d = Decision::Forbidden(DenyReason::BadPath);
             audit(crate::clock::now_ms(), shared, req, None, None, &d, false);
-            return (respond(&d), Outcome::Forbidden);
+            return respond(&d);
         }
     };
     if !shared.schema.is_current() {
-        return (unavailable(), Outcome::Unavailable);
+        return unavailable();
     }
     let native = config.sources.native_key(req);
     let lookup = tokio::time::timeout_at(
@@ -240,7 +244,7 @@ async fn decide(
                 let cause = std::error::Error::source(&e).map(ToString::to_string);
                 tracing::warn!(error = %e, cause, suppressed = held, "Store lookup failed; answering 503.");
             }
-            return (unavailable(), Outcome::Unavailable);
+            return unavailable();
         }
         Err(_) => {
             shared.metrics.store_errors.inc();
@@ -252,7 +256,7 @@ async fn decide(
                     "Store lookup timed out; answering 503."
                 );
             }
-            return (unavailable(), Outcome::Unavailable);
+            return unavailable();
         }
     };
     // One reading of the wall clock for the expiries and the audit event's time.
@@ -273,7 +277,7 @@ async fn decide(
                 if let Some(held) = STORE_WARNING.allow() {
                     tracing::warn!(error = %e, suppressed = held, "Session source failed; answering 503.");
                 }
-                return (unavailable(), Outcome::Unavailable);
+                return unavailable();
             }
             Err(_) => {
                 shared.metrics.store_errors.inc();
@@ -283,7 +287,7 @@ async fn decide(
                         "Session source timed out; answering 503."
                     );
                 }
-                return (unavailable(), Outcome::Unavailable);
+                return unavailable();
             }
         }
     } else {
@@ -291,11 +295,7 @@ async fn decide(
     };
     let link = config.links.check(&path, now);
     let decision = policy::decide(&config.policy, &path, &lookup, caller.as_ref(), link);
-    let outcome = match &decision {
-        Decision::Allow(_) => Outcome::Allow,
-        Decision::NoCredential => Outcome::Unauthorized,
-        Decision::Forbidden(_) => Outcome::Forbidden,
-    };
+    let (response, outcome) = respond(&decision);
     tracing::debug!(
         file = %path.file_token.fingerprint(),
         decision = outcome.label(),
@@ -311,7 +311,7 @@ async fn decide(
         &decision,
         method == Some("GET"),
     );
-    (respond(&decision), outcome)
+    (response, outcome)
 }
 
 #[cfg(test)]
