@@ -12,6 +12,8 @@ use subtle::ConstantTimeEq;
 
 /// Bytes of entropy in a URL token (user or file): 128 bits, rendered as 32 lowercase hex digits.
 const URL_TOKEN_BYTES: usize = 16;
+/// Bytes of a file id (a UUID).
+const FILE_ID_BYTES: usize = 16;
 /// Bytes of entropy in a session id: 256 bits, rendered as 64 lowercase hex digits.
 const SESSION_ID_BYTES: usize = 32;
 
@@ -45,6 +47,26 @@ fn parse_lower_hex(s: &str, len: usize) -> Result<(), TokenError> {
         return Err(TokenError::Alphabet);
     }
     Ok(())
+}
+
+/// The bytes behind a value that its constructor checked to be lowercase hex of twice their
+/// length, so the decoding cannot fail.
+fn hex_bytes<const N: usize>(checked: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    let _ = hex::decode_to_slice(checked, &mut out);
+    out
+}
+
+/// The value of 16 bytes (a URL token's or a file id's) as the lowercase hex the types hold;
+/// `None` for another length.
+const _: () = assert!(URL_TOKEN_BYTES == 16 && FILE_ID_BYTES == 16);
+fn from_hex_bytes(bytes: &[u8]) -> Option<String> {
+    let bytes: &[u8; 16] = bytes.try_into().ok()?;
+    // Into a buffer of the right size: `hex::encode` collects chars one by one, and a
+    // decision reads a file id from its record's bytes.
+    let mut hex = [0u8; 32];
+    hex::encode_to_slice(bytes, &mut hex).ok()?;
+    String::from_utf8(hex.to_vec()).ok()
 }
 
 /// Constant-time equality of two secrets: the one comparison every token and the admin token
@@ -102,6 +124,18 @@ macro_rules! url_token {
 
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// The token's 16 bytes, as the store's binary layout holds it.
+            pub fn to_bytes(&self) -> [u8; URL_TOKEN_BYTES] {
+                hex_bytes(&self.0)
+            }
+
+            /// The token of 16 stored bytes; an error for any other length.
+            pub fn from_bytes(bytes: &[u8]) -> Result<Self, TokenError> {
+                from_hex_bytes(bytes)
+                    .map(Self)
+                    .ok_or(TokenError::Length)
             }
 
             /// Short non-reversible tag for logs.
@@ -275,12 +309,22 @@ impl FileId {
     }
 
     pub fn parse(s: &str) -> Result<Self, TokenError> {
-        parse_lower_hex(s, 32)?;
+        parse_lower_hex(s, FILE_ID_BYTES * 2)?;
         Ok(Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The id's 16 bytes, as the store's binary layout holds it.
+    pub fn to_bytes(&self) -> [u8; FILE_ID_BYTES] {
+        hex_bytes(&self.0)
+    }
+
+    /// The id of 16 stored bytes; an error for any other length.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TokenError> {
+        from_hex_bytes(bytes).map(Self).ok_or(TokenError::Length)
     }
 }
 
@@ -347,6 +391,24 @@ mod tests {
         let u = UserToken::generate().unwrap();
         assert!(u == u.clone());
         assert_eq!(CT_CALLS.with(|c| c.get()) - before, 3);
+    }
+
+    #[test]
+    fn tokens_and_ids_round_trip_through_their_bytes() {
+        let t = FileToken::generate().unwrap();
+        assert_eq!(FileToken::from_bytes(&t.to_bytes()).unwrap(), t);
+        let u = UserToken::parse("00ff0123456789abcdef0123456789ab").unwrap();
+        assert_eq!(u.to_bytes()[..2], [0x00, 0xff]);
+        assert_eq!(UserToken::from_bytes(&u.to_bytes()).unwrap(), u);
+        let id = FileId::generate();
+        assert_eq!(FileId::from_bytes(&id.to_bytes()).unwrap(), id);
+        for len in [0, 15, 17, 32] {
+            assert_eq!(
+                FileId::from_bytes(&vec![7; len]).err(),
+                Some(TokenError::Length)
+            );
+            assert!(FileToken::from_bytes(&vec![7; len]).is_err());
+        }
     }
 
     #[test]
