@@ -74,8 +74,8 @@ fn embedded_step(version: u32, txn: &redb::WriteTransaction) -> Result<(), Store
             txn.open_table(EVENTS).map_err(err)?;
             Ok(())
         }
-        // Layout 2 is Redis' alone: the embedded tables were compact already.
-        2 => Ok(()),
+        // Layouts 2 and 3 are Redis' alone: the embedded tables were compact already.
+        2 | 3 => Ok(()),
         other => Err(StoreError::SchemaTooNew {
             found: other,
             supported: migrate::CURRENT,

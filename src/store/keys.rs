@@ -1,6 +1,6 @@
 //! The only place Redis key names are built.
 //!
-//! Layout (schema version 2, see `migrations/` and `super::redis::compact`), `{p}` being
+//! Layout (schema version 3, see `migrations/` and `super::redis::record`), `{p}` being
 //! `store.prefix`:
 //!
 //! | key | type | holds |
@@ -11,9 +11,9 @@
 //! | `{p}:meta` | hash | `created_at`, `layout` |
 //! | `{p}:user:{user_id}` | string | JSON `UserRecord` |
 //! | `{p}:utok:{user_token}` | string | user id |
-//! | `{p}:ftok:{file_token}` | string | the file's record as a compact JSON array (the decision reads this) |
-//! | `{p}:fids:{first 4 digits of file_id}` | hash | file id → current file token |
-//! | `{p}:uf:{user_id}` | hash | the user's file ids → `""` |
+//! | `{p}:ft:{file_token's 16 bytes}` | string | the file's record, binary (the decision reads this) |
+//! | `{p}:ids:{first 4 digits of file_id}` | hash | file id's 16 bytes → current file token's 16 bytes |
+//! | `{p}:files:{user_id}` | hash | the user's file ids (16 bytes each) → `""` |
 //! | `{p}:sess:{sha256(session id)}` | string | JSON `SessionRecord`, TTL = session lifetime |
 //! | `{p}:usess:{user_id}` | set | the user's session keys |
 //! | `{p}:ugrants:{user_id}` | set | ids of files shared with the user |
@@ -23,11 +23,16 @@
 //! | `{p}:upend:{user_id}` | string | JSON user change in progress (see `redis::intent`) |
 //! | `{p}:fpend:{file_id}` | string | JSON file change in progress |
 //!
-//! Version 2 exists for memory: a key costs Redis about 100 bytes before its value, so the
-//! id index lives in 65,536 hash buckets and a user's files in one hash, both small enough for
-//! Redis' compact listpack encoding (up to 128 entries a bucket: 8 million files), and the
-//! record leaves out what its key or its id already say (token, storage path). Version 1 had
-//! `{p}:file:{file_id}` strings, `{p}:ufiles:{user_id}` sets and JSON-object records.
+//! The layouts exist for memory: a key costs Redis about 70 bytes before its name and value,
+//! and Redis allocates in steps of 16 bytes. Version 2 put the id index into 65,536 hash
+//! buckets and a user's files into one hash, both small enough for Redis' compact listpack
+//! encoding (up to 128 entries a bucket: 8 million files), and left out of the record what its
+//! key or its id already say (token, storage path). Version 3 holds what is per file in bytes
+//! rather than hex or JSON: the record key's name fits Redis' smallest string header (under 32
+//! bytes with the default prefix), and the record, the index entries and a user's file ids
+//! are half the size. Version 2 had `{p}:ftok:{token}` keys with JSON-array records, and
+//! `{p}:fids:` and `{p}:uf:` hashes keyed by hex ids; version 1 had `{p}:file:{file_id}`
+//! strings, `{p}:ufiles:{user_id}` sets and JSON-object records.
 //!
 //! Every script and transaction touches one key, so the layout works unchanged on Redis
 //! Cluster: no hash tags, no cross-slot operation. Changes that span keys are ordered steps
@@ -87,28 +92,46 @@ impl Keys {
     pub fn user_token(&self, t: &UserToken) -> String {
         self.key("utok", t.as_str())
     }
-    pub fn file_token(&self, t: &FileToken) -> String {
-        self.key("ftok", t.as_str())
+    /// The key of a file token's record: binary, so its name is the token's bytes.
+    pub fn file_token(&self, t: &FileToken) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.prefix.len() + 4 + 16);
+        key.extend_from_slice(self.prefix.as_bytes());
+        key.extend_from_slice(b":ft:");
+        key.extend_from_slice(&t.to_bytes());
+        key
     }
-    /// The bucket of the id index that holds `id` (its field is the whole id).
+    /// What errors and logs call [`Keys::file_token`]'s key: the token's fingerprint, never
+    /// the token.
+    pub fn file_token_name(&self, t: &FileToken) -> String {
+        self.key("ft", &format!("(token {})", t.fingerprint()))
+    }
+    /// The bucket of the id index that holds `id` (its field is the whole id's bytes).
     pub fn file_ids(&self, id: &FileId) -> String {
         let id = id.as_str();
-        self.key("fids", id.get(..4).unwrap_or(id))
+        self.key("ids", id.get(..4).unwrap_or(id))
     }
     pub fn user_files(&self, id: &UserId) -> String {
-        self.key("uf", id.as_str())
+        self.key("files", id.as_str())
     }
-    /// Key patterns of layout 1, which migration 2 rewrites.
+    /// Key patterns of layouts 1 and 2, which the migrations rewrite, and the id or token a
+    /// key of each ends with (see [`Keys::suffix`]).
     pub fn v1_files(&self) -> String {
         self.key("file", "*")
     }
     pub fn v1_user_files(&self) -> String {
         self.key("ufiles", "*")
     }
-    pub fn file_tokens(&self) -> String {
+    pub fn v2_file_ids(&self) -> String {
+        self.key("fids", "*")
+    }
+    pub fn v2_user_files(&self) -> String {
+        self.key("uf", "*")
+    }
+    /// Layout 1 and 2 file records (`{p}:ftok:{hex token}`).
+    pub fn v2_file_tokens(&self) -> String {
         self.key("ftok", "*")
     }
-    /// The id or token a key of `pattern` (one of the three above) ends with.
+    /// The id or token a key of one of the patterns above ends with.
     pub fn suffix<'k>(&self, key: &'k str) -> Option<&'k str> {
         key.strip_prefix(self.prefix.as_str())?
             .strip_prefix(':')?
@@ -158,11 +181,18 @@ mod tests {
         assert_eq!(k.migrate_lock(), "mg:migrate:lock");
         assert_eq!(k.user(&user), "mg:user:alice");
         assert_eq!(k.user_lock(&user), "mg:lock:user:alice");
-        assert_eq!(k.file_ids(&file), "mg:fids:0123");
+        assert_eq!(k.file_ids(&file), "mg:ids:0123");
+        assert_eq!(k.user_files(&user), "mg:files:alice");
         assert_eq!(k.downloads(&file), "mg:dl:0123456789abcdef0123456789abcdef");
-        assert_eq!(k.file_tokens(), "mg:ftok:*");
+        assert_eq!(k.v2_file_tokens(), "mg:ftok:*");
         assert_eq!(k.suffix("mg:ftok:abc"), Some("abc"));
-        let ftok = FileToken::parse(&"f".repeat(32)).unwrap();
-        assert_eq!(k.file_token(&ftok), format!("mg:ftok:{}", "f".repeat(32)));
+        let ftok = FileToken::parse(&format!("0a{}", "f".repeat(30))).unwrap();
+        let mut want = b"mg:ft:\x0a".to_vec();
+        want.extend([0xff; 15]);
+        assert_eq!(k.file_token(&ftok), want);
+        assert!(!k.file_token_name(&ftok).contains(ftok.as_str()));
+        // The record's key fits Redis' smallest string header (under 32 bytes) with the
+        // default prefix: 16 bytes of memory per file.
+        assert!(Keys::new("mediagate").file_token(&ftok).len() < 32);
     }
 }

@@ -25,10 +25,15 @@ pub const ALL: &[Migration] = &[
         name: "compact",
         redis_lua: include_str!("../../migrations/V0002__compact.lua"),
     },
+    Migration {
+        version: 3,
+        name: "binary",
+        redis_lua: include_str!("../../migrations/V0003__binary.lua"),
+    },
 ];
 
 /// The schema version this binary reads and writes.
-pub const CURRENT: u32 = 2;
+pub const CURRENT: u32 = 3;
 
 /// The migrations a store at `version` still needs; a store newer than this binary is refused,
 /// since this binary would write records in a layout the store has left behind.

@@ -266,7 +266,8 @@ pub trait Store: Send + Sync + 'static {
     async fn schema_version(&self) -> Result<u32, StoreError>;
 
     /// Applies pending migrations in order, under a lock; returns the versions applied now.
-    /// Refuses (`SchemaTooNew`) a store newer than `migrate::CURRENT`.
+    /// Refuses (`SchemaTooNew`) a store newer than `migrate::CURRENT`. On Redis it also
+    /// converts, every time, what an instance of an older version wrote in an older layout.
     async fn migrate(&self) -> Result<Vec<u32>, StoreError>;
 
     /// Returns the user, creating it with `fresh_token` if it does not exist. The bool tells
@@ -431,7 +432,15 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     key: &str,
     raw: &str,
 ) -> Result<T, StoreError> {
-    serde_json::from_str(raw).map_err(|source| StoreError::Corrupt {
+    decode_bytes(key, raw.as_bytes())
+}
+
+/// [`decode`] for a value read as bytes.
+pub(crate) fn decode_bytes<T: serde::de::DeserializeOwned>(
+    key: &str,
+    raw: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(raw).map_err(|source| StoreError::Corrupt {
         key: key.to_owned(),
         source,
     })

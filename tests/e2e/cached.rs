@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::gate::{ALICE_BYTES, Fixture, fixture};
 use crate::support::app::{MediaGate, Stack, StoreKind};
 use crate::support::http;
-use crate::support::redis::RedisServer;
+use crate::support::redis::{RedisServer, record_key};
 
 /// Asks an auth listener directly, as nginx's subrequest does.
 fn ask(port: u16, url: &str, session: Option<&str>) -> u16 {
@@ -345,7 +345,7 @@ fn cached_mode_on_a_cluster_stays_honest_across_a_failover() {
     let file_token = f.alice_url.split('/').nth(3).unwrap().to_owned();
     revocation_survives_a_failover(&mut s, &both, &f, |s| {
         let mut cluster = s.cluster.take().expect("cluster");
-        let victim = cluster.master_for(&format!("mediagate:ftok:{file_token}"));
+        let victim = cluster.master_for(record_key("mediagate", &file_token));
         cluster.fail_master(victim);
         s.cluster = Some(cluster);
     });

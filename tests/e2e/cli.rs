@@ -103,7 +103,7 @@ fn migrate_initialises_and_is_idempotent() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    assert!(String::from_utf8_lossy(&first.stdout).contains("Applied migrations [1, 2]"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("Applied migrations [1, 2, 3]"));
     let second = mediagate(dir.path(), &["migrate"], &env);
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stdout).contains("nothing to do"));

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::gate::{ALICE_BYTES, BOB_BYTES, fixture};
 use crate::support::app::{Stack, StoreKind};
+use crate::support::redis::count_keys;
 
 fn file_id(f: &crate::gate::Fixture) -> String {
     f.alice_upload["file_id"].as_str().unwrap().to_owned()
@@ -171,12 +172,7 @@ fn rotation_races_reads(kind: StoreKind) {
         .collect();
     assert_eq!(working, vec![&current], "exactly the current URL works");
     if let Some(redis) = &s.redis {
-        let keys = redis.command(&["KEYS", "mediagate:ftok:*"]).unwrap();
-        assert_eq!(
-            keys.matches("mediagate:ftok:").count(),
-            2,
-            "one token per file:\n{keys}"
-        );
+        assert_eq!(count_keys(redis, "mediagate:ft:*"), 2, "one token per file");
     }
 }
 

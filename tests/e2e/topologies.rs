@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::gate::{ALICE_BYTES, BOB_BYTES, Fixture, fixture, parts};
 use crate::support::app::{Stack, StoreKind};
+use crate::support::redis::record_key;
 
 /// The decisions the gate promises, on the fixture's two users.
 fn decisions_hold(s: &Stack, f: &Fixture) {
@@ -116,7 +117,7 @@ fn cluster_runs_the_gate_and_survives_a_master_failover() {
     // Kill the master that holds the key the owner's reads need.
     let mut cluster = s.cluster.take().expect("cluster");
     let (_, file_token, _) = parts(&f.alice_url);
-    let victim = cluster.master_for(&format!("mediagate:ftok:{file_token}"));
+    let victim = cluster.master_for(record_key("mediagate", &file_token));
     let unavailable = denied_stays_denied(&s, &f, || {
         cluster.fail_master(victim);
     });

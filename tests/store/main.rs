@@ -72,20 +72,31 @@ async fn cluster_passes_every_suite() {
     suite::check_sample(open("p").await.expect("open cluster"), &written).await;
     migrate_together(&[open("m").await.unwrap(), open("m").await.unwrap()]).await;
 
-    // Layout 1 written across the masters, rewritten by SCAN on each.
+    // Layouts 1 and 2 written across the masters, rewritten by SCAN on each.
     let put = |args: &[&str]| {
         let node = &cluster.nodes[cluster.master_for(args[1])];
         node.command(args).expect("command on the key's master")
     };
-    let keys = |pattern: &str| {
+    let raw = |args: &[&[u8]]| {
+        let node = &cluster.nodes[cluster.master_for(args[1])];
+        node.command_bytes(args)
+            .expect("command on the key's master")
+    };
+    let count = |pattern: &str| {
         cluster
             .nodes
             .iter()
             .filter(|n| n.info("replication", "role").as_deref() == Some("master"))
-            .flat_map(|n| resp_lines(&n.command(&["KEYS", pattern]).unwrap_or_default()))
-            .collect()
+            .map(|n| support::redis::count_keys(n, pattern))
+            .sum()
     };
-    relayout::layout_1_becomes_layout_2(open("v").await.unwrap(), "v", &put, &keys).await;
+    let ks = relayout::Keyspace {
+        put: &put,
+        raw: &raw,
+        count: &count,
+    };
+    relayout::layout_1_becomes_current(open("v1").await.unwrap(), "v1", &ks).await;
+    relayout::layout_2_becomes_current(open("v2").await.unwrap(), "v2", &ks).await;
 }
 
 /// Migrates a fresh keyspace from several processes at once: each migration is applied by
@@ -109,12 +120,31 @@ fn resp_lines(raw: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn redis_rewrites_layout_1() {
+async fn redis_rewrites_layouts_1_and_2() {
     let dir = tempfile::tempdir().unwrap();
     let r = RedisServer::start(dir.path());
     let put = |args: &[&str]| r.command(args).expect("command");
-    let keys = |pattern: &str| resp_lines(&r.command(&["KEYS", pattern]).unwrap_or_default());
-    relayout::layout_1_becomes_layout_2(redis_store(&r, "v").await, "v", &put, &keys).await;
+    let raw = |args: &[&[u8]]| r.command_bytes(args).expect("command");
+    let count = |pattern: &str| support::redis::count_keys(&r, pattern);
+    let ks = relayout::Keyspace {
+        put: &put,
+        raw: &raw,
+        count: &count,
+    };
+    relayout::layout_1_becomes_current(redis_store(&r, "v1").await, "v1", &ks).await;
+    relayout::layout_2_becomes_current(redis_store(&r, "v2").await, "v2", &ks).await;
+}
+
+#[tokio::test]
+async fn redis_migration_stops_when_it_loses_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = RedisServer::start(dir.path());
+    relayout::a_migration_that_loses_its_lock_stops_and_loses_nothing(
+        redis_store(&r, "lost").await,
+        &r.url(),
+        "lost",
+    )
+    .await;
 }
 
 #[tokio::test]

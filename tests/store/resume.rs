@@ -11,7 +11,7 @@ use mediagate::store::{FileChange, Store, Visibility};
 use mediagate::tokens::{FileToken, UserToken};
 
 use crate::suite::{file_for, uid};
-use crate::support::redis::RedisServer;
+use crate::support::redis::{RedisServer, record_key};
 
 async fn setup(r: &RedisServer) -> (Arc<dyn Store>, mediagate::store::FileRecord, UserToken) {
     let store = crate::redis_store(r, "r").await;
@@ -37,7 +37,7 @@ async fn a_file_rotation_cut_off_after_revoking_is_completed_never_undone() {
     // The writer died after its first step: the old token's key is gone.
     r.command(&["SET", &format!("r:fpend:{id}"), &intent.to_string()])
         .unwrap();
-    r.command(&["DEL", &format!("r:ftok:{}", f.token.as_str())])
+    r.command_bytes(&[b"DEL", &record_key("r", f.token.as_str())])
         .unwrap();
 
     // The old URL is dead; the new one does not work yet; readers see the file as it will be.
@@ -109,7 +109,7 @@ async fn a_deletion_cut_off_half_way_still_hands_back_the_bytes() {
     let id = f.file_id.as_str();
     r.command(&["SET", &format!("r:fpend:{id}"), &intent.to_string()])
         .unwrap();
-    r.command(&["DEL", &format!("r:ftok:{}", f.token.as_str())])
+    r.command_bytes(&[b"DEL", &record_key("r", f.token.as_str())])
         .unwrap();
     assert_eq!(store.file(&f.file_id).await.unwrap(), None);
     assert_eq!(
@@ -127,9 +127,13 @@ async fn a_deletion_cut_off_half_way_still_hands_back_the_bytes() {
     );
     assert_eq!(store.delete_file(&f.file_id).await.unwrap(), None);
     assert_eq!(
-        r.command(&["HEXISTS", &format!("r:fids:{}", &id[..4]), id])
-            .unwrap(),
-        ":0\r\n"
+        r.command_bytes(&[
+            b"HEXISTS",
+            format!("r:ids:{}", &id[..4]).as_bytes(),
+            &f.file_id.to_bytes()
+        ])
+        .unwrap(),
+        b":0\r\n"
     );
 }
 

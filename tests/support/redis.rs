@@ -109,7 +109,7 @@ impl RedisServer {
         self.child = Some(child);
         let port = self.port;
         super::wait_started(&mut self.child, port, || {
-            command_on(port, &["PING"]).is_some_and(|r| r.contains("PONG"))
+            command_on(port, &[b"PING"]).is_some_and(|r| r.starts_with(b"+PONG"))
         })
     }
 
@@ -120,6 +120,14 @@ impl RedisServer {
 
     /// Runs one command over RESP and returns the raw reply, or `None` if unreachable.
     pub fn command(&self, args: &[&str]) -> Option<String> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.command_bytes(&args)
+            .map(|r| String::from_utf8_lossy(&r).into_owned())
+    }
+
+    /// [`RedisServer::command`] with binary arguments (layout 3 names file records by the
+    /// token's bytes), and the reply as bytes.
+    pub fn command_bytes(&self, args: &[&[u8]]) -> Option<Vec<u8>> {
         command_on(self.port, args)
     }
 
@@ -167,16 +175,40 @@ impl Drop for RedisServer {
 }
 
 /// One RESP command to the server on `port`; the raw reply, or `None` if unreachable.
-fn command_on(port: u16, args: &[&str]) -> Option<String> {
+fn command_on(port: u16, args: &[&[u8]]) -> Option<Vec<u8>> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let mut req = format!("*{}\r\n", args.len());
+    let mut req = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
-        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        req.extend_from_slice(a);
+        req.extend_from_slice(b"\r\n");
     }
-    s.write_all(req.as_bytes()).ok()?;
+    s.write_all(&req).ok()?;
     let mut buf = vec![0u8; 65536];
     let n = s.read(&mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// The key of the record that `file_token` (hex, as in a URL) names under `prefix`, built by
+/// mediagate's own key builder (layout 3 names it by the token's bytes).
+pub fn record_key(prefix: &str, file_token: &str) -> Vec<u8> {
+    let token = mediagate::tokens::FileToken::parse(file_token).expect("a file token");
+    mediagate::store::keys::Keys::new(prefix).file_token(&token)
+}
+
+/// How many keys match `pattern` on `server`, from the length of the `KEYS` reply (key names
+/// may be binary, so the reply is not read line by line).
+pub fn count_keys(server: &RedisServer, pattern: &str) -> usize {
+    let reply = server
+        .command_bytes(&[b"KEYS", pattern.as_bytes()])
+        .expect("KEYS");
+    let header = reply.split(|b| *b == b'\r').next().unwrap_or_default();
+    std::str::from_utf8(header)
+        .ok()
+        .and_then(|h| h.strip_prefix('*'))
+        .and_then(|n| n.parse().ok())
+        .expect("an array reply")
 }

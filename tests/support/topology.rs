@@ -88,12 +88,18 @@ impl RedisCluster {
         });
     }
 
-    /// The index of the live master that serves `key`.
-    pub fn master_for(&self, key: &str) -> usize {
+    /// The index of the live master that serves `key` (text, or a layout 3 record's bytes).
+    pub fn master_for(&self, key: impl AsRef<[u8]>) -> usize {
         let (_, any) = self.up().next().expect("a live node");
         let slot: u16 = any
-            .command(&["CLUSTER", "KEYSLOT", key])
-            .and_then(|r| r.trim().trim_start_matches(':').parse().ok())
+            .command_bytes(&[b"CLUSTER", b"KEYSLOT", key.as_ref()])
+            .and_then(|r| {
+                String::from_utf8_lossy(&r)
+                    .trim()
+                    .trim_start_matches(':')
+                    .parse()
+                    .ok()
+            })
             .expect("CLUSTER KEYSLOT");
         let nodes = any.command(&["CLUSTER", "NODES"]).expect("CLUSTER NODES");
         for line in nodes.lines() {

@@ -1,10 +1,10 @@
-//! The file record as Redis holds it (layout 2): a JSON array without the fields its key and
-//! its id already give, because at a million files every byte of the record is a megabyte.
+//! The file record as layouts 1 and 2 held it, read by the migration to layout 3
+//! (`relayout`); nothing writes it any more.
 //!
-//! `[file_id, owner, filename, size, content_type, visibility, disposition, created_at, grants]`,
-//! visibility and disposition as small numbers, grants left out when empty. The token is the
-//! key's; the storage path is derived from the id. A layout 1 record (a JSON object) is still
-//! read, so that a half-run migration, resumed, finds both.
+//! Layout 2: `[file_id, owner, filename, size, content_type, visibility, disposition,
+//! created_at, grants]`, a JSON array, visibility and disposition as small numbers, grants
+//! left out when empty; the token is the key's and the storage path is derived from the id.
+//! Layout 1: the record's serde form, a JSON object, token and storage path included.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,7 @@ struct Compact(
     #[serde(default, skip_serializing_if = "Vec::is_empty")] Vec<UserId>,
 );
 
+#[cfg(test)]
 fn visibility_code(v: Visibility) -> u8 {
     match v {
         Visibility::Private => 0,
@@ -34,6 +35,7 @@ fn visibility_code(v: Visibility) -> u8 {
     }
 }
 
+#[cfg(test)]
 fn disposition_code(d: DispositionKind) -> u8 {
     match d {
         DispositionKind::Inline => 0,
@@ -41,7 +43,9 @@ fn disposition_code(d: DispositionKind) -> u8 {
     }
 }
 
-/// The stored form of `record`, for `key` (its `ftok:` key).
+/// The layout 2 form of `record`, for `key` (its `ftok:` key): for tests, which write the
+/// keyspaces the migration reads.
+#[cfg(test)]
 pub fn encode(key: &str, record: &FileRecord) -> Result<String, StoreError> {
     let c = Compact(
         record.file_id.clone(),

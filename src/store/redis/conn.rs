@@ -417,7 +417,7 @@ impl Conn {
     /// worker thread has its own connection, and the first request on a thread after an outage
     /// would otherwise be the one that notices, and get 503 although Redis is back. Reads are
     /// safe to repeat; the auth listener's timeout still bounds both attempts.
-    pub async fn lookup(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
+    pub async fn lookup(&mut self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, RedisError> {
         match self.lookup_once(keys).await {
             Err(e) if self.reconnects_silently() && connection_lost(&e) => {
                 self.lookup_once(keys).await
@@ -445,7 +445,7 @@ impl Conn {
     }
 
     /// [`Conn::get_many`], served from the cache in cached mode.
-    async fn lookup_once(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
+    async fn lookup_once(&mut self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, RedisError> {
         let cached_mget = || {
             let mut mget = mget(keys);
             mget.set_cache_config(CommandCacheConfig::new());
@@ -469,7 +469,7 @@ impl Conn {
     /// The values of `keys`, in order, in one round trip: one `MGET`, or on a cluster one
     /// `GET` per key sent together. (redis-rs splits a cross-slot `MGET` itself, but after a
     /// node was lost its split answers can come back miscounted for good; seen with 1.8.)
-    pub async fn get_many(&mut self, keys: &[&str]) -> Result<Vec<Option<String>>, RedisError> {
+    pub async fn get_many(&mut self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, RedisError> {
         match self {
             Self::Cluster(c) | Self::CachedCluster(c) => cluster_gets(c, keys, false).await,
             _ => mget(keys).query_async(self).await,
@@ -494,7 +494,7 @@ impl Conn {
 }
 
 /// `MGET keys`, sized once: the decision sends it every time.
-fn mget(keys: &[&str]) -> Cmd {
+fn mget(keys: &[&[u8]]) -> Cmd {
     let mut mget = Cmd::with_capacity(
         1 + keys.len(),
         4 + keys.iter().map(|k| k.len()).sum::<usize>(),
@@ -506,9 +506,9 @@ fn mget(keys: &[&str]) -> Cmd {
 /// One `GET` per key, sent together; from the copies if `cached`.
 async fn cluster_gets(
     c: &ClusterConnection,
-    keys: &[&str],
+    keys: &[&[u8]],
     cached: bool,
-) -> Result<Vec<Option<String>>, RedisError> {
+) -> Result<Vec<Option<Vec<u8>>>, RedisError> {
     per_key(c, keys, |k| {
         let mut get = redis::cmd("GET");
         get.arg(k);
@@ -522,10 +522,10 @@ async fn cluster_gets(
 
 /// `command(key)` for each key, sent together, each to the node that holds its key: a
 /// multi-key command would span hash slots.
-async fn per_key<T: redis::FromRedisValue, K: AsRef<str>>(
+async fn per_key<T: redis::FromRedisValue, K: AsRef<[u8]>>(
     c: &ClusterConnection,
     keys: &[K],
-    command: impl Fn(&str) -> Cmd,
+    command: impl Fn(&[u8]) -> Cmd,
 ) -> Result<Vec<T>, RedisError> {
     futures_util::future::try_join_all(keys.iter().map(|k| {
         let mut c = c.clone();

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::RedisStore;
 use super::conn::Conn;
 use super::lease::Lease;
-use super::{compact, unavailable};
+use super::{record, unavailable};
 use crate::store::{FileRecord, StoreError, UserRecord, decode, encode};
 use crate::tokens::{FileId, UserId, UserToken};
 use redis::AsyncCommands;
@@ -210,12 +210,12 @@ impl RedisStore {
                     .map_err(unavailable)?;
                 lease.check()?;
                 let _: () = conn
-                    .set(&new_key, compact::encode(&new_key, to)?)
+                    .set(&new_key, record::encode(to))
                     .await
                     .map_err(unavailable)?;
                 lease.check()?;
                 let _: () = conn
-                    .hset(self.keys.file_ids(id), id.as_str(), to.token.as_str())
+                    .hset(self.keys.file_ids(id), &id.to_bytes(), &to.token.to_bytes())
                     .await
                     .map_err(unavailable)?;
             }
@@ -226,7 +226,7 @@ impl RedisStore {
                     .await
                     .map_err(unavailable)?;
                 let _: () = conn
-                    .hdel(self.keys.user_files(&record.owner), id.as_str())
+                    .hdel(self.keys.user_files(&record.owner), &id.to_bytes())
                     .await
                     .map_err(unavailable)?;
                 for g in &record.grants {
@@ -240,7 +240,7 @@ impl RedisStore {
                     .await
                     .map_err(unavailable)?;
                 let _: () = conn
-                    .hdel(self.keys.file_ids(id), id.as_str())
+                    .hdel(self.keys.file_ids(id), &id.to_bytes())
                     .await
                     .map_err(unavailable)?;
             }

@@ -84,6 +84,34 @@ pub async fn acquire(
     }
 }
 
+/// Extends a held lease to `lease` from now, for work longer than one lease (a migration's
+/// data step); an error if it is no longer ours, so that the holder stops before another
+/// process's steps can interleave with its own.
+pub async fn renew(conn: &mut Conn, held: &mut Lease, lease: Duration) -> Result<(), StoreError> {
+    static RENEW: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+        Script::new(
+            r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+                return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+              end
+              return 0",
+        )
+    });
+    held.check()?;
+    let started = Instant::now();
+    let renewed: i64 = RENEW
+        .key(&held.key)
+        .arg(&held.holder)
+        .arg(lease.as_millis() as u64)
+        .invoke_async(conn)
+        .await
+        .map_err(unavailable)?;
+    if renewed != 1 {
+        return Err(StoreError::Busy);
+    }
+    held.deadline = started + lease / 2;
+    Ok(())
+}
+
 /// Gives the lease back, if it is still ours.
 pub async fn release(conn: &mut Conn, lease: Lease) {
     static RELEASE: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {

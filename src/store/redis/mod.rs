@@ -11,6 +11,7 @@ pub mod conn;
 mod events;
 mod intent;
 mod lease;
+pub mod record;
 mod relayout;
 
 use std::cell::RefCell;
@@ -26,7 +27,7 @@ use super::keys::Keys;
 use super::migrate;
 use super::{
     DeletedUser, Event, FileChange, FileRecord, Lookup, SessionRecord, Store, StoreError,
-    StoredEvent, UserRecord, Written, decode, encode,
+    StoredEvent, UserRecord, Written, decode, decode_bytes, encode,
 };
 use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 
@@ -87,6 +88,7 @@ struct Scripts {
     cas_set: Script,
     cas_del: Script,
     take: Script,
+    hdel_unchanged: Script,
     index_session: Script,
     append_events: Script,
 }
@@ -110,6 +112,17 @@ impl Scripts {
                 r"local v = redis.call('GET', KEYS[1])
                   if v then redis.call('DEL', KEYS[1]) end
                   return v",
+            ),
+            // ARGV: field, expected value, field, expected value… Deletes each field that
+            // still holds its expected value; returns how many it deleted.
+            hdel_unchanged: Script::new(
+                r"local n = 0
+                  for i = 1, #ARGV, 2 do
+                    if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+                      n = n + redis.call('HDEL', KEYS[1], ARGV[i])
+                    end
+                  end
+                  return n",
             ),
             // KEYS: usess. ARGV: session key, ttl ms. The index outlives its longest session.
             index_session: Script::new(
@@ -177,15 +190,26 @@ impl RedisStore {
         }
     }
 
-    async fn apply_pending(&self, conn: &mut Conn) -> Result<Vec<u32>, StoreError> {
+    /// Applies the pending migrations under the migration lock `lock`, renewed while the
+    /// data step runs.
+    async fn apply_pending(
+        &self,
+        conn: &mut Conn,
+        lock: &mut Lease,
+    ) -> Result<Vec<u32>, StoreError> {
         let version = self.version_on(conn).await?;
+        let pending = migrate::pending(version)?;
+        // The data step no single script can do takes every key of an older layout to the
+        // current one: before the scripts that stamp a new layout, and also when the schema
+        // is current already, for what instances of an older version still wrote after the
+        // last migration (a rolling update's old pods). A fresh store has nothing to convert.
+        if version > 0 {
+            let n = self.relayout(conn, lock).await?;
+            tracing::info!(converted = n, "Rewrote the keys of older layouts.");
+        }
         let mut applied = Vec::new();
-        for m in migrate::pending(version)? {
-            // The data steps no single script can do, before the script that stamps them.
-            if m.version == 2 {
-                let n = self.relayout(conn).await?;
-                tracing::info!(converted = n, "Rewrote layout 1 keys.");
-            }
+        for m in pending {
+            lease::renew(conn, lock, MIGRATION_LOCK).await?;
             let now = crate::clock::now();
             Script::new(m.redis_lua)
                 .key(self.keys.meta())
@@ -215,16 +239,16 @@ impl RedisStore {
     }
 
     /// Runs a compare-and-swap script (`cas_set` or `cas_del`) on one key; true if it applied.
-    async fn cas(
+    async fn cas<K: redis::ToRedisArgs, A: redis::ToRedisArgs>(
         &self,
         conn: &mut Conn,
         script: &Script,
-        key: &str,
-        args: &[&str],
+        key: K,
+        args: &[A],
     ) -> Result<bool, StoreError> {
         let mut call = script.key(key);
         for a in args {
-            call.arg(*a);
+            call.arg(a);
         }
         let done: i64 = call.invoke_async(conn).await.map_err(unavailable)?;
         Ok(done == 1)
@@ -333,14 +357,14 @@ impl Store for RedisStore {
     async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
         let mut conn = self.conn()?;
         // Another process migrating: wait for it, then find nothing left to do.
-        let lease = lease::acquire(
+        let mut lease = lease::acquire(
             &mut conn,
             self.keys.migrate_lock(),
             MIGRATION_LOCK,
             MIGRATION_LOCK,
         )
         .await?;
-        let result = self.apply_pending(&mut conn).await;
+        let result = self.apply_pending(&mut conn, &mut lease).await;
         lease::release(&mut conn, lease).await;
         result
     }
@@ -391,21 +415,25 @@ impl Store for RedisStore {
             lease.check()?;
             // The id first, so a crash leaves at most an id that names no record; the token
             // key, which grants access, last.
-            let id = file.file_id.as_str();
+            let id = file.file_id.to_bytes();
             let fresh: bool = conn
-                .hset_nx(self.keys.file_ids(&file.file_id), id, file.token.as_str())
+                .hset_nx(
+                    self.keys.file_ids(&file.file_id),
+                    &id,
+                    &file.token.to_bytes(),
+                )
                 .await
                 .map_err(unavailable)?;
             if !fresh {
                 return Err(StoreError::Conflict);
             }
             let _: () = conn
-                .hset(self.keys.user_files(&file.owner), id, "")
+                .hset(self.keys.user_files(&file.owner), &id, "")
                 .await
                 .map_err(unavailable)?;
             lease.check()?;
             let _: () = conn
-                .set(&ftok, compact::encode(&ftok, file)?)
+                .set(&ftok, record::encode(file))
                 .await
                 .map_err(unavailable)?;
             Ok(Written::Done)
@@ -431,9 +459,9 @@ impl Store for RedisStore {
         let skey = session.map(|s| self.keys.session(s));
         // On the stack: a `Vec` of two grown to three cost a reallocation per decision.
         let keys = [
-            ukey.as_str(),
-            fkey.as_str(),
-            skey.as_deref().unwrap_or_default(),
+            ukey.as_bytes(),
+            fkey.as_slice(),
+            skey.as_deref().unwrap_or_default().as_bytes(),
         ];
         let keys = &keys[..if skey.is_some() { 3 } else { 2 }];
         let mut replies = self.conn()?.lookup(keys).await.map_err(unavailable)?;
@@ -445,15 +473,23 @@ impl Store for RedisStore {
         let file_raw = replies.pop().flatten();
         let user_raw = replies.pop().flatten();
         let user_of_token = user_raw
-            .map(|u| UserId::parse(&u).map_err(|_| StoreError::corrupt(&ukey, "not a user id")))
+            .map(|u| {
+                std::str::from_utf8(&u)
+                    .ok()
+                    .and_then(|u| UserId::parse(u).ok())
+                    .ok_or_else(|| StoreError::corrupt(&ukey, "not a user id"))
+            })
             .transpose()?;
         Ok(Lookup {
             user_of_token,
             file: file_raw
-                .map(|r| compact::decode_file(&fkey, file_token, &r))
+                .map(|r| {
+                    record::decode(file_token, &r)
+                        .map_err(|e| e.under(&self.keys.file_token_name(file_token)))
+                })
                 .transpose()?,
             session: match (&skey, session_raw) {
-                (Some(k), Some(r)) => Some(decode(k, &r)?),
+                (Some(k), Some(r)) => Some(decode_bytes(k, &r)?),
                 _ => None,
             },
         })
@@ -711,10 +747,10 @@ impl RedisStore {
                     .map_err(unavailable)?;
             }
             let ftok = self.keys.file_token(&old.token);
-            let json = compact::encode(&ftok, &new)?;
+            let stored = record::encode(&new);
             lease.check()?;
             if !self
-                .cas(conn, &self.scripts.cas_set, &ftok, &[&raw, &json])
+                .cas(conn, &self.scripts.cas_set, &ftok, &[&raw, &stored])
                 .await?
             {
                 return Err(StoreError::Conflict);
@@ -753,11 +789,11 @@ impl RedisStore {
             files: Vec::new(),
             sessions,
         };
-        let owned: Vec<String> = conn
+        let owned: Vec<Vec<u8>> = conn
             .hkeys(self.keys.user_files(id))
             .await
             .map_err(unavailable)?;
-        for f in owned.iter().filter_map(|f| FileId::parse(f).ok()) {
+        for f in owned.iter().filter_map(|f| FileId::from_bytes(f).ok()) {
             lease.check()?;
             if let Some(record) = self.delete_file(&f).await? {
                 deleted.files.push(record.storage_path);
@@ -813,31 +849,33 @@ impl RedisStore {
         &self,
         conn: &mut Conn,
         id: &FileId,
-    ) -> Result<Option<(FileToken, String, FileRecord)>, StoreError> {
+    ) -> Result<Option<(FileToken, Vec<u8>, FileRecord)>, StoreError> {
         let key = self.keys.file_ids(id);
-        let mut token: Option<String> = conn.hget(&key, id.as_str()).await.map_err(unavailable)?;
+        let field = id.to_bytes();
+        let mut token: Option<Vec<u8>> = conn.hget(&key, &field).await.map_err(unavailable)?;
         for _ in 0..READ_ATTEMPTS {
             let Some(current) = token else {
                 return Ok(None);
             };
-            let parsed = FileToken::parse(&current)
+            let parsed = FileToken::from_bytes(&current)
                 .map_err(|_| StoreError::corrupt(&key, "not a file token"))?;
             let ftok = self.keys.file_token(&parsed);
-            let raw: Option<String> = conn.get(&ftok).await.map_err(unavailable)?;
+            let raw: Option<Vec<u8>> = conn.get(&ftok).await.map_err(unavailable)?;
             if let Some(raw) = raw {
-                let record = compact::decode_file(&ftok, &parsed, &raw)?;
+                let record = record::decode(&parsed, &raw)
+                    .map_err(|e| e.under(&self.keys.file_token_name(&parsed)))?;
                 return Ok(Some((parsed, raw, record)));
             }
             match self.file_intent(conn, id).await? {
                 Some(FileIntent::Rotate { to, .. }) => {
-                    let raw = compact::encode(&ftok, &to)?;
+                    let raw = record::encode(&to);
                     return Ok(Some((to.token.clone(), raw, to)));
                 }
                 Some(FileIntent::Delete { .. }) => return Ok(None),
                 None => {}
             }
-            let again: Option<String> = conn.hget(&key, id.as_str()).await.map_err(unavailable)?;
-            if again.as_deref() == Some(current.as_str()) {
+            let again: Option<Vec<u8>> = conn.hget(&key, &field).await.map_err(unavailable)?;
+            if again.as_deref() == Some(current.as_slice()) {
                 return Ok(None);
             }
             token = again;
