@@ -12,6 +12,7 @@ never fails on figures, only on wrong answers.
     python3 bench/bench.py [--seconds 5] [--rounds 3]   (make bench)
 """
 import argparse
+import datetime
 import http.client
 import json
 import os
@@ -131,21 +132,65 @@ def used_memory(port):
 
 
 def resp(*args):
-    out = [f"*{len(args)}\r\n"]
+    out = [b"*%d\r\n" % len(args)]
     for a in args:
-        a = str(a)
-        out.append(f"${len(a.encode())}\r\n{a}\r\n")
-    return "".join(out)
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def redis_get(port, key):
+    """GET of a binary key (redis-cli takes its arguments as text); the value's bytes or None."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(resp("GET", key))
+        f = s.makefile("rb")
+        head = f.readline()
+        n = int(head[1:])
+        return None if n < 0 else f.read(n)
+
+
+def varint(n):
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def text(s):
+    b = s.encode()
+    return varint(len(b)) + b
+
+
+def record(fid, owner, name, t):
+    """A file record in layout 3 (src/store/redis/record.rs): a byte of layout and flags, then
+    postcard: id, size, created_at (zigzag), owner, filename, content type, no grants."""
+    created = t["created_at"]
+    return (bytes([t["flags"]]) + fid + varint(t["size"]) + varint((created << 1) ^ (created >> 63))
+            + text(owner) + text(name) + text(t["content_type"]) + varint(0))
+
+
+def template_of(port, adm, uploaded):
+    """The fields the scale files copy from a file mediagate wrote, checked by encoding that
+    file's record here and comparing it with the bytes mediagate stored."""
+    meta = admin(adm, "GET", f"/v1/files/{uploaded['file_id']}")
+    t = {"size": meta["size"], "content_type": meta["content_type"],
+         "created_at": int(datetime.datetime.fromisoformat(meta["created_at"].replace("Z", "+00:00")).timestamp()),
+         "flags": 0x30 | ["private", "authenticated", "public"].index(meta["visibility"])
+                  | (4 if meta["disposition"] == "attachment" else 0)}
+    stored = redis_get(port, b"mediagate:ft:" + bytes.fromhex(uploaded["file_token"]))
+    mine = record(bytes.fromhex(meta["file_id"]), meta["user_id"], meta["filename"], t)
+    assert stored == mine, f"the bench writes records unlike mediagate's: {stored!r} against {mine!r}"
+    return t
 
 
 def populate(port, template, files, users):
     """Writes `users` users and `files` files straight into Redis, in mediagate's own layout
-    (src/store/keys.rs), each file record shaped like `template` (a record mediagate wrote).
+    (src/store/keys.rs), each file record shaped like `template` (see template_of).
     Returns one (user id, user token, file token, filename) to decide on."""
-    rec = json.loads(template)
-    assert isinstance(rec, list), "mediagate writes compact records (layout 2)"
     proc = subprocess.Popen(["redis-cli", "-p", str(port), "--pipe"], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.DEVNULL)
     pick = None
     batch = []
     for u in range(users):
@@ -153,18 +198,17 @@ def populate(port, template, files, users):
         batch.append(resp("SET", f"mediagate:user:{uid}", json.dumps({"u": uid, "t": utok, "c": 1700000000}, separators=(",", ":"))))
         batch.append(resp("SET", f"mediagate:utok:{utok}", uid))
         for _ in range(files // users):
-            fid, ftok = os.urandom(16).hex(), os.urandom(16).hex()
-            # The compact record: [id, owner, filename, size, type, visibility, disposition, created].
-            r = [fid, uid, f"{fid[:8]}.bin"] + rec[3:]
-            batch.append(resp("SET", f"mediagate:ftok:{ftok}", json.dumps(r, separators=(",", ":"))))
-            batch.append(resp("HSET", f"mediagate:fids:{fid[:4]}", fid, ftok))
-            batch.append(resp("HSET", f"mediagate:uf:{uid}", fid, ""))
+            fid, ftok = os.urandom(16), os.urandom(16)
+            name = f"{fid.hex()[:8]}.bin"
+            batch.append(resp("SET", b"mediagate:ft:" + ftok, record(fid, uid, name, template)))
+            batch.append(resp("HSET", f"mediagate:ids:{fid.hex()[:4]}", fid, ftok))
+            batch.append(resp("HSET", f"mediagate:files:{uid}", fid, ""))
             if pick is None and u == users // 2:
-                pick = (uid, utok, ftok, r[2])
+                pick = (uid, utok, ftok.hex(), name)
         if len(batch) > 20000:
-            proc.stdin.write("".join(batch))
+            proc.stdin.write(b"".join(batch))
             batch = []
-    proc.stdin.write("".join(batch))
+    proc.stdin.write(b"".join(batch))
     proc.stdin.close()
     proc.wait()
     return pick
@@ -304,11 +348,12 @@ def main():
         files = {"4k": os.urandom(4096), "1m": os.urandom(1 << 20)}
         admin(adm, "PUT", "/v1/users/owner")
         admin(adm, "PUT", "/v1/users/stranger")
-        urls = {}
+        urls, uploaded = {}, {}
         for size, data in files.items():
             with open(os.path.join(plain, f"{size}.bin"), "wb") as f:
                 f.write(data)
-            urls[size] = admin(adm, "POST", f"/v1/users/owner/files?filename={size}.bin", data, "application/octet-stream")["url"]
+            uploaded[size] = admin(adm, "POST", f"/v1/users/owner/files?filename={size}.bin", data, "application/octet-stream")
+            urls[size] = uploaded[size]["url"]
         owner = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": "owner"}).encode())["session_id"]
         stranger = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": "stranger"}).encode())["session_id"]
 
@@ -451,8 +496,7 @@ def main():
         # Scale: the same decision with a million files and 100k users in the store.
         scale = None
         if args.scale_files and not args.embedded:
-            fid = urls["4k"].split("/")[3]
-            template = redis_cli(rport, "GET", f"mediagate:ftok:{fid}").strip()
+            template = template_of(rport, adm, uploaded["4k"])
             before_mem, t0 = used_memory(rport), time.monotonic()
             uid, utok, ftok, name = populate(rport, template, args.scale_files, args.scale_users)
             loaded = time.monotonic() - t0
