@@ -884,6 +884,69 @@ impl RedisStore {
     }
 }
 
+/// File records for the tests of the record codecs (layout 3's `record`, layouts 1 and 2's
+/// `compact`).
+#[cfg(test)]
+mod samples {
+    use proptest::prelude::*;
+
+    use crate::disposition::DispositionKind;
+    use crate::paths::StoragePath;
+    use crate::store::{FileRecord, Visibility};
+    use crate::tokens::{FileId, FileToken, UserId};
+
+    /// One record, with a quoted filename and the given grants.
+    pub fn record(grants: Vec<UserId>) -> FileRecord {
+        let file_id = FileId::generate();
+        FileRecord {
+            storage_path: StoragePath::for_file(&file_id),
+            file_id,
+            owner: UserId::parse("alice").unwrap(),
+            token: FileToken::generate().unwrap(),
+            filename: "report \"Q3\".pdf".into(),
+            size: 4096,
+            content_type: "application/pdf".into(),
+            visibility: Visibility::Authenticated,
+            disposition: DispositionKind::Attachment,
+            created_at: 1_700_000_000,
+            grants,
+        }
+    }
+
+    /// Any record a writer could store.
+    pub fn any_record() -> impl Strategy<Value = FileRecord> {
+        (
+            ".{0,300}",
+            "[a-z]{1,10}/[a-z0-9.+-]{1,80}",
+            any::<u64>(),
+            any::<i64>(),
+            prop_oneof![
+                Just(Visibility::Private),
+                Just(Visibility::Authenticated),
+                Just(Visibility::Public)
+            ],
+            prop_oneof![
+                Just(DispositionKind::Inline),
+                Just(DispositionKind::Attachment)
+            ],
+            proptest::collection::vec("[a-z0-9_]{1,128}", 0..20),
+        )
+            .prop_map(
+                |(filename, content_type, size, created_at, visibility, disposition, grants)| {
+                    FileRecord {
+                        filename,
+                        content_type,
+                        size,
+                        created_at,
+                        visibility,
+                        disposition,
+                        ..record(grants.iter().map(|g| UserId::parse(g).unwrap()).collect())
+                    }
+                },
+            )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
