@@ -4,8 +4,10 @@
 //! is in, it goes straight to the current one, so a layout 1 store is rewritten once.
 //!
 //! Every step writes the new form before it removes the old one, and removes the old one only
-//! if it is still what was copied: a crash, or a second migrating process after the migration
-//! lock expired, finds the rest to do and redoes nothing harmful. Instances of this version
+//! if it is still what was copied: the run after a crash (once the migration lock, renewed
+//! while a run is alive, has expired) finds the rest to do and redoes nothing harmful. It runs
+//! at every `migrate`, also with nothing pending, for keys that old instances wrote after the
+//! last one. Instances of this version
 //! stay unready until the schema is current, so nothing reads the keyspace half-converted;
 //! older instances still serving fail closed on it (a record they look for under its old key
 //! is gone, or in a form they cannot parse: 403 or 503).
@@ -193,11 +195,17 @@ impl RedisStore {
                     let raw: Option<String> = conn.get(key).await.map_err(unavailable)?;
                     let Some(raw) = raw else { return Ok(0) };
                     // One unreadable record must not hold up the upgrade: it is left as it
-                    // is, where no decision reads it any more (its token answers 403).
-                    let record = match compact::decode_file(key, &token, &raw) {
+                    // is, where no decision reads it any more (its token answers 403). The
+                    // key holds the token: the log names its fingerprint.
+                    let record = match compact::decode_file("ftok", &token, &raw) {
                         Ok(r) => r,
                         Err(e) => {
-                            tracing::warn!(key, error = %e, "Unreadable file record; left alone.");
+                            let error = std::error::Error::source(&e).map(ToString::to_string);
+                            tracing::warn!(
+                                token = %token.fingerprint(),
+                                error,
+                                "Unreadable layout 2 file record; left alone."
+                            );
                             return Ok(0);
                         }
                     };
