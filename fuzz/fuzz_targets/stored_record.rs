@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(r) = record::decode(&token, data) {
         assert_eq!(r.storage_path, StoragePath::for_file(&r.file_id));
         assert!(!r.storage_path.as_str().contains(".."));
-        let again = record::decode(&token, &record::encode(&r)).expect("re-read");
+        let again = record::decode(&token, &record::encode(&r).expect("encode")).expect("re-read");
         assert_eq!(again, r);
     }
 });

@@ -210,7 +210,7 @@ impl RedisStore {
                     .map_err(unavailable)?;
                 lease.check()?;
                 let _: () = conn
-                    .set(&new_key, record::encode(to))
+                    .set(&new_key, record::encode(to)?)
                     .await
                     .map_err(unavailable)?;
                 lease.check()?;

@@ -433,7 +433,7 @@ impl Store for RedisStore {
                 .map_err(unavailable)?;
             lease.check()?;
             let _: () = conn
-                .set(&ftok, record::encode(file))
+                .set(&ftok, record::encode(file)?)
                 .await
                 .map_err(unavailable)?;
             Ok(Written::Done)
@@ -747,7 +747,7 @@ impl RedisStore {
                     .map_err(unavailable)?;
             }
             let ftok = self.keys.file_token(&old.token);
-            let stored = record::encode(&new);
+            let stored = record::encode(&new)?;
             lease.check()?;
             if !self
                 .cas(conn, &self.scripts.cas_set, &ftok, &[&raw, &stored])
@@ -868,7 +868,7 @@ impl RedisStore {
             }
             match self.file_intent(conn, id).await? {
                 Some(FileIntent::Rotate { to, .. }) => {
-                    let raw = record::encode(&to);
+                    let raw = record::encode(&to)?;
                     return Ok(Some((to.token.clone(), raw, to)));
                 }
                 Some(FileIntent::Delete { .. }) => return Ok(None),

@@ -37,8 +37,9 @@ struct Body<'a> {
     grants: Vec<&'a str>,
 }
 
-/// The stored form of `record`.
-pub fn encode(record: &FileRecord) -> Vec<u8> {
+/// The stored form of `record`. Our records always serialize; an error would be a bug in a
+/// derive, reported as corruption rather than written as a record or a panic.
+pub fn encode(record: &FileRecord) -> Result<Vec<u8>, StoreError> {
     let visibility = match record.visibility {
         Visibility::Private => 0,
         Visibility::Authenticated => 1,
@@ -62,9 +63,8 @@ pub fn encode(record: &FileRecord) -> Vec<u8> {
         40 + record.filename.len() + record.content_type.len() + record.owner.as_str().len(),
     );
     out.push(LAYOUT | attachment | visibility);
-    // Writing into a `Vec` cannot fail: postcard only fails on a full fixed-size buffer or a
-    // type it cannot represent (none here).
-    postcard::to_extend(&body, out).unwrap_or_default()
+    postcard::to_extend(&body, out)
+        .map_err(|e| StoreError::corrupt("file record", &format!("unwritable: {e}")))
 }
 
 /// Why stored bytes are not a record, in words.
@@ -137,7 +137,7 @@ mod tests {
     #[test]
     fn holds_what_key_and_id_do_not_say_in_few_bytes() {
         let r = record(vec![]);
-        let raw = encode(&r);
+        let raw = encode(&r).unwrap();
         assert_eq!(decode(&r.token, &raw).unwrap(), r);
         let hex = |s: &str| raw.windows(s.len()).any(|w| w == s.as_bytes());
         assert!(!hex(r.token.as_str()) && !hex(r.storage_path.as_str()));
@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn refuses_anything_it_does_not_write() {
         let r = record(vec![UserId::parse("bob").unwrap()]);
-        let good = encode(&r);
+        let good = encode(&r).unwrap();
         let mut hostile: Vec<Vec<u8>> = vec![
             vec![],
             b"[\"0123\"]".to_vec(),
@@ -191,7 +191,7 @@ mod tests {
     proptest! {
         #[test]
         fn round_trips(r in any_record()) {
-            prop_assert_eq!(decode(&r.token, &encode(&r)).unwrap(), r);
+            prop_assert_eq!(decode(&r.token, &encode(&r).unwrap()).unwrap(), r);
         }
 
         #[test]
@@ -199,18 +199,18 @@ mod tests {
             let t = FileToken::generate().unwrap();
             if let Ok(r) = decode(&t, &raw) {
                 prop_assert_eq!(&r.storage_path, &StoragePath::for_file(&r.file_id));
-                prop_assert_eq!(decode(&t, &encode(&r)).unwrap(), r);
+                prop_assert_eq!(decode(&t, &encode(&r).unwrap()).unwrap(), r);
             }
         }
 
         #[test]
         fn never_panics_on_a_flipped_byte(i in any::<prop::sample::Index>(), b in any::<u8>()) {
             let r = record(vec![UserId::parse("bob").unwrap()]);
-            let mut raw = encode(&r);
+            let mut raw = encode(&r).unwrap();
             let at = i.index(raw.len());
             raw[at] = b;
             if let Ok(back) = decode(&r.token, &raw) {
-                prop_assert_eq!(decode(&r.token, &encode(&back)).unwrap(), back);
+                prop_assert_eq!(decode(&r.token, &encode(&back).unwrap()).unwrap(), back);
             }
         }
     }

@@ -210,7 +210,7 @@ impl RedisStore {
                         }
                     };
                     let _: () = conn
-                        .set(&new_key, record::encode(&record))
+                        .set(&new_key, record::encode(&record)?)
                         .await
                         .map_err(unavailable)?;
                     if self.cas(conn, &self.scripts.cas_del, key, &[&raw]).await? {
