@@ -23,7 +23,7 @@
 //! | `{p}:upend:{user_id}` | string | JSON user change in progress (see `redis::intent`) |
 //! | `{p}:fpend:{file_id}` | string | JSON file change in progress |
 //!
-//! The layouts exist for memory: a key costs Redis about 70 bytes before its name and value,
+//! The layouts exist for memory: a key costs Redis about 50 bytes before its name and value,
 //! and Redis allocates in steps of 16 bytes. Version 2 put the id index into 65,536 hash
 //! buckets and a user's files into one hash, both small enough for Redis' compact listpack
 //! encoding (up to 128 entries a bucket: 8 million files), and left out of the record what its
