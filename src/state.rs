@@ -8,6 +8,9 @@ use crate::metrics::Metrics;
 use crate::store::{Event, EventDecision, EventKind, Store, StoreError, migrate};
 use crate::tokens::{FileId, UserId};
 
+/// How long a starting or unready server waits for a migration another process is running.
+const MIGRATE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Whether the store's schema is one this binary may read and write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -111,7 +114,9 @@ impl Shared {
         } else if version > migrate::CURRENT {
             Schema::TooNew
         } else if version == 0 || self.auto_migrate {
-            self.store.migrate().await?;
+            // Not the long wait of `mediagate migrate`: while another process runs a long
+            // migration, this one starts unready and asks again each second.
+            self.store.migrate_within(MIGRATE_WAIT).await?;
             Schema::Current
         } else {
             Schema::Old

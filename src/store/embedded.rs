@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use redb::{
     Database, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
@@ -263,8 +264,9 @@ impl Store for EmbeddedStore {
         version_in(&self.read()?)
     }
 
-    async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
-        // redb allows one write transaction at a time: that is the migration lock.
+    async fn migrate_within(&self, _wait: Duration) -> Result<Vec<u32>, StoreError> {
+        // redb allows one write transaction at a time: that is the migration lock (and its
+        // file lock keeps out other processes altogether).
         self.write(|txn| {
             let version = {
                 let meta = txn.open_table(META).map_err(err)?;

@@ -35,6 +35,11 @@ pub const ALL: &[Migration] = &[
 /// The schema version this binary reads and writes.
 pub const CURRENT: u32 = 3;
 
+/// How long `mediagate migrate` waits for a migration another process is running. The
+/// running one renews its lock, so this bounds how long a live migration may take (a dead
+/// one's lock expires within seconds); the waiting one then finds nothing left and exits 0.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// The migrations a store at `version` still needs; a store newer than this binary is refused,
 /// since this binary would write records in a layout the store has left behind.
 pub fn pending(

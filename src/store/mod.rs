@@ -268,7 +268,14 @@ pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations in order, under a lock; returns the versions applied now.
     /// Refuses (`SchemaTooNew`) a store newer than `migrate::CURRENT`. On Redis it also
     /// converts, every time, what an instance of an older version wrote in an older layout.
-    async fn migrate(&self) -> Result<Vec<u32>, StoreError>;
+    /// Waits as long as a migration another process is running may take ([`migrate::WAIT`]).
+    async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
+        self.migrate_within(migrate::WAIT).await
+    }
+
+    /// [`Store::migrate`], waiting at most `wait` for a migration another process is running
+    /// (then `Busy`): a server starting up retries each second rather than hang.
+    async fn migrate_within(&self, wait: std::time::Duration) -> Result<Vec<u32>, StoreError>;
 
     /// Returns the user, creating it with `fresh_token` if it does not exist. The bool tells
     /// whether it was created.

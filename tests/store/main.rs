@@ -136,6 +136,42 @@ async fn redis_rewrites_layouts_1_and_2() {
 }
 
 #[tokio::test]
+async fn redis_migrate_waits_for_a_running_migration_and_a_server_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = RedisServer::start(dir.path());
+    let store = redis_store(&r, "busy").await;
+    // Another process's migration, alive past one lock's life (30 s) by renewing its lock:
+    // here held for 2 s, with a TTL far longer.
+    r.command(&[
+        "SET",
+        "busy:migrate:lock",
+        "another-process",
+        "PX",
+        "600000",
+    ])
+    .unwrap();
+    let server = store.migrate_within(Duration::from_millis(300)).await;
+    assert!(matches!(server, Err(store::StoreError::Busy)), "{server:?}");
+    let releaser = std::thread::spawn({
+        let url = r.url();
+        move || {
+            std::thread::sleep(Duration::from_secs(2));
+            let client = redis::Client::open(url).unwrap();
+            let mut c = client.get_connection().unwrap();
+            let () = redis::cmd("DEL")
+                .arg("busy:migrate:lock")
+                .query(&mut c)
+                .unwrap();
+        }
+    });
+    let started = std::time::Instant::now();
+    let every: Vec<u32> = store::migrate::ALL.iter().map(|m| m.version).collect();
+    assert_eq!(store.migrate().await.unwrap(), every);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    releaser.join().unwrap();
+}
+
+#[tokio::test]
 async fn redis_migration_stops_when_it_loses_its_lock() {
     let dir = tempfile::tempdir().unwrap();
     let r = RedisServer::start(dir.path());

@@ -33,10 +33,6 @@ use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 
 /// How long a migration lock is held before another process may take over a crashed run.
 const MIGRATION_LOCK: Duration = Duration::from_secs(30);
-/// How long a migration waits for another one to finish. The holder renews the lock while it
-/// runs, so this is how long a live migration may take (a dead one's lock is gone after
-/// [`MIGRATION_LOCK`]); a second `mediagate migrate` then finds nothing left and exits 0.
-const MIGRATION_WAIT: Duration = Duration::from_secs(15 * 60);
 
 pub struct RedisStore {
     target: Target,
@@ -358,16 +354,11 @@ impl Store for RedisStore {
         Ok(version)
     }
 
-    async fn migrate(&self) -> Result<Vec<u32>, StoreError> {
+    async fn migrate_within(&self, wait: Duration) -> Result<Vec<u32>, StoreError> {
         let mut conn = self.conn()?;
         // Another process migrating: wait for it, then find nothing left to do.
-        let mut lease = lease::acquire(
-            &mut conn,
-            self.keys.migrate_lock(),
-            MIGRATION_LOCK,
-            MIGRATION_WAIT,
-        )
-        .await?;
+        let mut lease =
+            lease::acquire(&mut conn, self.keys.migrate_lock(), MIGRATION_LOCK, wait).await?;
         let result = self.apply_pending(&mut conn, &mut lease).await;
         lease::release(&mut conn, lease).await;
         result
