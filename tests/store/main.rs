@@ -177,7 +177,7 @@ async fn redis_migration_stops_when_it_loses_its_lock() {
     let r = RedisServer::start(dir.path());
     relayout::a_migration_that_loses_its_lock_stops_and_loses_nothing(
         redis_store(&r, "lost").await,
-        &r.url(),
+        &r,
         "lost",
     )
     .await;

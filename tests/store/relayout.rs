@@ -8,7 +8,7 @@ use mediagate::store::{FileChange, FileRecord, Store, migrate};
 use mediagate::tokens::{FileToken, UserToken};
 
 use crate::suite::{file_for, uid};
-use crate::support::redis::record_key;
+use crate::support::redis::{RedisServer, count_keys, record_key};
 
 /// Commands on the keyspace under test, each run on the server that holds its key.
 pub struct Keyspace<'a> {
@@ -204,11 +204,11 @@ async fn is_current(store: Arc<dyn Store>, p: &str, ks: &Keyspace<'_>, w: Writte
 /// loses nothing: the next run converts the rest.
 pub async fn a_migration_that_loses_its_lock_stops_and_loses_nothing(
     store: Arc<dyn Store>,
-    url: &str,
+    r: &RedisServer,
     p: &str,
 ) {
     const FILES: usize = 20_000;
-    let client = redis::Client::open(url).unwrap();
+    let client = redis::Client::open(r.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let alice = UserToken::generate().unwrap();
     let mut pipe = redis::pipe();
@@ -266,17 +266,7 @@ pub async fn a_migration_that_loses_its_lock_stops_and_loses_nothing(
     assert_eq!(store.schema_version().await.unwrap(), 2);
     // It stopped at a page soon after the lock went, not at the end: the records, converted
     // last, are nearly all still in layout 2.
-    let count = |pattern: String| {
-        redis::cmd("EVAL")
-            .arg("return #redis.call('KEYS', ARGV[1])")
-            .arg(0)
-            .arg(pattern)
-            .to_owned()
-    };
-    let left: usize = count(format!("{p}:ftok:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let left = count_keys(r, &format!("{p}:ftok:*"));
     assert!(left > FILES / 2, "{left} records left of {FILES}");
 
     let () = redis::cmd("DEL")
@@ -285,11 +275,7 @@ pub async fn a_migration_that_loses_its_lock_stops_and_loses_nothing(
         .await
         .unwrap();
     assert_eq!(store.migrate().await.unwrap(), vec![3]);
-    let left: usize = count(format!("{p}:ftok:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(left, 0);
+    assert_eq!(count_keys(r, &format!("{p}:ftok:*")), 0);
     for f in files.iter().step_by(97) {
         assert_eq!(store.file(&f.file_id).await.unwrap().as_ref(), Some(f));
         let l = store.lookup(&alice, &f.token, None).await.unwrap();
