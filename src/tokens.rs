@@ -57,9 +57,11 @@ fn hex_bytes<const N: usize>(checked: &str) -> [u8; N] {
     out
 }
 
+// `from_hex_bytes` serves both kinds of value.
+const _: () = assert!(URL_TOKEN_BYTES == 16 && FILE_ID_BYTES == 16);
+
 /// The value of 16 bytes (a URL token's or a file id's) as the lowercase hex the types hold;
 /// `None` for another length.
-const _: () = assert!(URL_TOKEN_BYTES == 16 && FILE_ID_BYTES == 16);
 fn from_hex_bytes(bytes: &[u8]) -> Option<String> {
     let bytes: &[u8; 16] = bytes.try_into().ok()?;
     // Into a buffer of the right size: `hex::encode` collects chars one by one, and a
