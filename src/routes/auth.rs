@@ -65,11 +65,14 @@ fn respond(decision: &Decision<'_>) -> (HttpResponse, Outcome) {
     }
 }
 
-// Named once: a name given as `&str` is parsed and checked again on every response.
+// Named once: a name given as `&str` is parsed and checked again on every request and response.
 const X_MEDIA_PATH: HeaderName = HeaderName::from_static("x-media-path");
 const X_MEDIA_DISPOSITION: HeaderName = HeaderName::from_static("x-media-disposition");
 const X_MEDIA_TYPE: HeaderName = HeaderName::from_static("x-media-type");
 const X_MEDIA_CSP: HeaderName = HeaderName::from_static("x-media-csp");
+const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const X_ORIGINAL_REMOTE_ADDR: HeaderName = HeaderName::from_static("x-original-remote-addr");
 
 fn allow(file: &FileRecord) -> HttpResponse {
     let (kind, sandbox) = disposition::effective(file.disposition, &file.content_type);
@@ -94,7 +97,7 @@ fn unavailable() -> (HttpResponse, Outcome) {
     )
 }
 
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+fn header(req: &HttpRequest, name: HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -143,7 +146,7 @@ static STORE_WARNING: Throttle = Throttle::new();
 
 /// The client's address as nginx forwards it, if it is one (kept as nginx wrote it).
 fn client(req: &HttpRequest) -> Option<String> {
-    header(req, "x-original-remote-addr")
+    header(req, X_ORIGINAL_REMOTE_ADDR)
         .filter(|a| a.parse::<IpAddr>().is_ok())
         .map(str::to_owned)
 }
@@ -201,7 +204,7 @@ async fn decide(
     config: &AuthConfig,
     deadline: Instant,
 ) -> (HttpResponse, Outcome) {
-    let Some(uri) = header(req, "x-original-uri") else {
+    let Some(uri) = header(req, X_ORIGINAL_URI) else {
         if let Some(held) = NO_URI_WARNING.allow() {
             tracing::warn!(
                 suppressed = held,
@@ -210,7 +213,7 @@ async fn decide(
         }
         return respond(&Decision::Forbidden(DenyReason::BadPath));
     };
-    let method = header(req, "x-original-method");
+    let method = header(req, X_ORIGINAL_METHOD);
     if !matches!(method, Some("GET" | "HEAD")) {
         let d = Decision::Forbidden(DenyReason::Method);
         audit(crate::clock::now_ms(), shared, req, None, None, &d, false);

@@ -134,7 +134,7 @@ impl JwtSource {
             return Some(t);
         }
         req.headers()
-            .get("authorization")
+            .get(actix_web::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .filter(|t| t.len() <= MAX_CREDENTIAL)

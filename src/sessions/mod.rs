@@ -205,7 +205,7 @@ pub fn native_caller(s: &SessionRecord, now: i64) -> Option<Caller> {
 pub fn single_cookie(req: &HttpRequest, name: &str) -> Option<String> {
     let mut found: Option<String> = None;
     let mut total = 0usize;
-    for header in req.headers().get_all("cookie") {
+    for header in req.headers().get_all(actix_web::http::header::COOKIE) {
         let raw = header.to_str().ok()?;
         total += raw.len();
         if total > 2 * MAX_CREDENTIAL {
