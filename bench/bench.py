@@ -4,8 +4,9 @@ decided against Redis) and a second mediagate in cached mode, with the same file
 settings and wrk parameters, in interleaved rounds. Reports requests/s, p50/p99, non-2xx,
 ratios to plain and to the stub, and CPU time per response of nginx, mediagate and
 redis-server (from /proc). Also: the auth listener directly (no nginx) in both modes; the
-scale measurement (a million files and 100k users written into Redis in mediagate's layout:
-memory per file, decision throughput against the small store); RSS; time to ready on a new
+scale measurement (a million files and 100k users, and a thousand files and 100 users, each
+written into a Redis of its own in mediagate's layout: memory per file, and decisions on the two
+stores in alternating pairs of runs); RSS; time to ready on a new
 embedded store, and on one filled with as many files through the store's API. It reports; it
 never fails on figures, only on wrong answers.
 
@@ -32,12 +33,42 @@ SCALE_BIN = os.path.join(ROOT, "target", "release", "examples", "embedded_scale"
 FLOOR_BIN = os.path.join(ROOT, "target", "release", "examples", "http_floor")
 TOKEN = "bench-admin-token-0123456789"
 TICK = os.sysconf("SC_CLK_TCK")
+# The scale measurement compares a store of this many files with the large one, in at least
+# this many pairs of runs.
+SCALE_BASE_FILES = 1_000
+SCALE_PAIRS = 5
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_redis(procs):
+    """A redis-server of its own on a free port, keeping nothing on disk; its port."""
+    port = free_port()
+    procs.append(subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no"], stdout=subprocess.DEVNULL))
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return port
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"redis-server on {port} did not start")
+
+
+def start_mediagate(env, work, name, procs, **settings):
+    """`mediagate serve` with `env` and `settings` (MEDIAGATE__… variables) on two free ports,
+    once ready; its process, auth port and admin port."""
+    auth, adm = free_port(), free_port()
+    env = dict(env, MEDIAGATE__SERVER__AUTH_LISTEN=f"127.0.0.1:{auth}",
+               MEDIAGATE__SERVER__ADMIN_LISTEN=f"127.0.0.1:{adm}", **settings)
+    p = subprocess.Popen([BIN, "serve"], env=env, cwd=work, stderr=open(os.path.join(work, f"{name}.log"), "w"))
+    procs.append(p)
+    wait_for(f"http://127.0.0.1:{adm}/readyz")
+    return p, auth, adm
 
 
 def wait_for(url, patience=20.0):
@@ -315,32 +346,21 @@ def main():
     procs = []
     try:
         # Redis, own port, nothing on disk.
-        rport = free_port()
-        redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                 stdout=subprocess.DEVNULL)
-        procs.append(redis)
-        time.sleep(0.3)
-        auth, adm, http, stub = free_port(), free_port(), free_port(), free_port()
+        rport = start_redis(procs)
+        redis = procs[-1]
+        http, stub = free_port(), free_port()
         media = os.path.join(work, "media")
         os.makedirs(media)
         store_url = f"embedded:{work}/store.db" if args.embedded else f"redis://127.0.0.1:{rport}/"
         env = dict(os.environ, MEDIAGATE__ADMIN__TOKEN=TOKEN, MEDIAGATE__STORE__URL=store_url,
-                   MEDIAGATE__STORAGE__ROOT=media, MEDIAGATE__SERVER__AUTH_LISTEN=f"127.0.0.1:{auth}",
-                   MEDIAGATE__SERVER__ADMIN_LISTEN=f"127.0.0.1:{adm}", MEDIAGATE__SERVER__WORKERS="2",
-                   MEDIAGATE__LOG__LEVEL="warn")
-        app = subprocess.Popen([BIN, "serve"], env=env, cwd=work, stderr=open(os.path.join(work, "app.log"), "w"))
-        procs.append(app)
-        wait_for(f"http://127.0.0.1:{adm}/readyz")
+                   MEDIAGATE__STORAGE__ROOT=media, MEDIAGATE__SERVER__WORKERS="2", MEDIAGATE__LOG__LEVEL="warn")
+        app, auth, adm = start_mediagate(env, work, "app", procs)
         started_rss = rss_kib(app.pid)
         # A second instance in cached mode, on the same Redis (default copy age, 100 ms).
         cached = None
         if not args.embedded:
-            auth2, adm2, http2 = free_port(), free_port(), free_port()
-            env2 = dict(env, MEDIAGATE__SERVER__AUTH_LISTEN=f"127.0.0.1:{auth2}",
-                        MEDIAGATE__SERVER__ADMIN_LISTEN=f"127.0.0.1:{adm2}", MEDIAGATE__STORE__CACHE="true")
-            cached = subprocess.Popen([BIN, "serve"], env=env2, cwd=work, stderr=open(os.path.join(work, "app2.log"), "w"))
-            procs.append(cached)
-            wait_for(f"http://127.0.0.1:{adm2}/readyz")
+            http2 = free_port()
+            cached, auth2, _ = start_mediagate(env, work, "app2", procs, MEDIAGATE__STORE__CACHE="true")
 
         # The same files for every setup.
         plain = os.path.join(work, "plain")
@@ -465,16 +485,16 @@ def main():
             return {"X-Original-URI": uri, "X-Original-Method": "GET", "Cookie": cookie,
                     "X-Original-Remote-Addr": "127.0.0.1"}
 
+        def direct_once(port, pid, uri, cookie, redis_pid=redis.pid):
+            t0 = (cpu_ticks([pid]), cpu_ticks([redis_pid]))
+            r = wrk(f"http://127.0.0.1:{port}/auth", 64, args.seconds,
+                    [f"{k}: {v}" for k, v in subrequest(uri, cookie).items()])
+            r["cpu_mediagate"] = (cpu_ticks([pid]) - t0[0]) / TICK * 1e6 / max(r["total"], 1)
+            r["cpu_redis"] = (cpu_ticks([redis_pid]) - t0[1]) / TICK * 1e6 / max(r["total"], 1)
+            return r
+
         def direct_run(port, pid, uri, cookie):
-            out = []
-            for _ in range(args.rounds):
-                t0 = (cpu_ticks([pid]), cpu_ticks([redis.pid]))
-                r = wrk(f"http://127.0.0.1:{port}/auth", 64, args.seconds,
-                        [f"{k}: {v}" for k, v in subrequest(uri, cookie).items()])
-                r["cpu_mediagate"] = (cpu_ticks([pid]) - t0[0]) / TICK * 1e6 / max(r["total"], 1)
-                r["cpu_redis"] = (cpu_ticks([redis.pid]) - t0[1]) / TICK * 1e6 / max(r["total"], 1)
-                out.append(r)
-            return out
+            return [direct_once(port, pid, uri, cookie) for _ in range(args.rounds)]
 
         direct = {"default mode": direct_run(auth, app.pid, urls["4k"], owner)}
         if cached:
@@ -493,20 +513,36 @@ def main():
         fp = free_port()
         counted["the HTTP floor"] = instructions([FLOOR_BIN, str(fp)], env, work, fp, hdrs, f"http://127.0.0.1:{fp}/auth", "floor")
 
-        # Scale: the same decision with a million files and 100k users in the store.
+        # Scale: the same decision on a store of a thousand files and on one of a million (users
+        # in the same proportion), each in a Redis and a mediagate of its own. The two are run in
+        # pairs, in alternating order, so that the machine's drift over minutes (seen: ±20%)
+        # moves both sides of each pair alike; the ratio is the median of the pairs' ratios.
         scale = None
         if args.scale_files and not args.embedded:
             template = template_of(rport, adm, uploaded["4k"])
-            before_mem, t0 = used_memory(rport), time.monotonic()
-            uid, utok, ftok, name = populate(rport, template, args.scale_files, args.scale_users)
-            loaded = time.monotonic() - t0
-            per_file = (used_memory(rport) - before_mem) / args.scale_files
-            scale_owner = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": uid}).encode())["session_id"]
-            uri = f"/media/{utok}/{ftok}/{name}"
-            check = urllib.request.Request(f"http://127.0.0.1:{auth}/auth", headers={"X-Original-URI": uri, "X-Original-Method": "GET", "Cookie": scale_owner})
-            with urllib.request.urlopen(check) as r:
-                assert r.status == 200, "a populated file must be allowed to its owner"
-            scale = (per_file, loaded, direct_run(auth, app.pid, uri, scale_owner))
+            stores = []
+            for files_n, users_n in ((SCALE_BASE_FILES, max(1, args.scale_users * SCALE_BASE_FILES // args.scale_files)),
+                                     (args.scale_files, args.scale_users)):
+                sport = start_redis(procs)
+                sredis = procs[-1]
+                sapp, sauth, sadm = start_mediagate(env, work, f"scale{files_n}", procs,
+                                                    MEDIAGATE__STORE__URL=f"redis://127.0.0.1:{sport}/")
+                before_mem, t0 = used_memory(sport), time.monotonic()
+                uid, utok, ftok, name = populate(sport, template, files_n, users_n)
+                loaded = time.monotonic() - t0
+                per_file = (used_memory(sport) - before_mem) / files_n
+                cookie = "mediagate_session=" + admin(sadm, "POST", "/v1/sessions", json.dumps({"user_id": uid}).encode())["session_id"]
+                uri = f"/media/{utok}/{ftok}/{name}"
+                check = urllib.request.Request(f"http://127.0.0.1:{sauth}/auth", headers=subrequest(uri, cookie))
+                with urllib.request.urlopen(check) as r:
+                    assert r.status == 200, "a populated file must be allowed to its owner"
+                stores.append({"files": files_n, "users": users_n, "loaded": loaded, "per_file": per_file,
+                               "run": lambda a=sauth, p=sapp.pid, u=uri, c=cookie, rp=sredis.pid: direct_once(a, p, u, c, rp),
+                               "rs": []})
+            for rnd in range(max(args.rounds, SCALE_PAIRS)):
+                for s in stores if rnd % 2 == 0 else reversed(stores):
+                    s["rs"].append(s["run"]())
+            scale = stores
         end_rss = rss_kib(app.pid)
         end_rss_cached = rss_kib(cached.pid) if cached else None
         ready = sorted(ready_ms(env, work, os.path.join(work, f"ready{i}.db")) for i in range(5))[2]
@@ -550,12 +586,14 @@ def main():
         else:
             print("user-space instructions per request: not counted (valgrind is missing)")
         if scale:
-            per_file, loaded, rs = scale
-            small = median(direct["default mode"], "rps")
-            print(f"scale: {args.scale_files:,} files and {args.scale_users:,} users loaded in {loaded:.1f} s; "
-                  f"Redis memory {per_file:.0f} bytes per file (user keys included); "
-                  f"direct decisions {median(rs, 'rps'):,.0f}/s = {median(rs, 'rps') / small:.2f} of the 2-file store, "
-                  f"CPU {median(rs, 'cpu_mediagate'):.1f} + {median(rs, 'cpu_redis'):.1f} µs")
+            small, large = scale
+            pairs = sorted(b["rps"] / a["rps"] for a, b in zip(small["rs"], large["rs"]))
+            print(f"scale: {large['files']:,} files and {large['users']:,} users loaded in {large['loaded']:.1f} s; "
+                  f"Redis memory {large['per_file']:.0f} bytes per file (user keys included); direct decisions "
+                  + " against ".join(f"{s['files']:,} files: {median(s['rs'], 'rps'):,.0f}/s, CPU {median(s['rs'], 'cpu_mediagate'):.1f} + "
+                                     f"{median(s['rs'], 'cpu_redis'):.1f} µs" for s in (large, small))
+                  + f"; the large store's throughput is {pairs[len(pairs) // 2]:.2f} of the small one's (median of "
+                  f"{len(pairs)} alternating pairs; the pairs ranged {pairs[0]:.2f}-{pairs[-1]:.2f})")
         print(f"mediagate RSS: {started_rss} KiB at start, {end_rss} KiB after the benchmark"
               + (f" (cached instance: {end_rss_cached} KiB)" if cached else ""))
         print(f"ready on a new embedded store: {ready:.0f} ms from exec to the first 200 from /readyz (median of 5)")
@@ -565,7 +603,7 @@ def main():
                   f"filled through the store API in {filled:.0f} s): ready {first:.0f} ms after exec "
                   f"({'page cache dropped first' if cold else 'page cache not dropped: not root'}), {warm:.0f} ms warm (median of 5)")
         bad = sum(x["non2xx"] for k, rs in results.items() for x in rs)
-        bad += sum(x["non2xx"] for rs in direct.values() for x in rs) + (sum(x["non2xx"] for x in scale[2]) if scale else 0)
+        bad += sum(x["non2xx"] for rs in direct.values() for x in rs) + sum(x["non2xx"] for s in scale or [] for x in s["rs"])
         if bad:
             sys.exit(f"{bad} non-2xx answers to allowed requests")
     finally:
