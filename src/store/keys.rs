@@ -103,7 +103,14 @@ impl Keys {
     /// What errors and logs call [`Keys::file_token`]'s key: the token's fingerprint, never
     /// the token.
     pub fn file_token_name(&self, t: &FileToken) -> String {
-        self.key("ft", &format!("(token {})", t.fingerprint()))
+        self.fingerprinted("ft", &t.fingerprint())
+    }
+    /// What errors and logs call [`Keys::user_token`]'s key, as [`Keys::file_token_name`].
+    pub fn user_token_name(&self, t: &UserToken) -> String {
+        self.fingerprinted("utok", &t.fingerprint())
+    }
+    fn fingerprinted(&self, part: &str, fingerprint: &str) -> String {
+        self.key(part, &format!("(token {fingerprint})"))
     }
     /// The bucket of the id index that holds `id` (its field is the whole id's bytes).
     pub fn file_ids(&self, id: &FileId) -> String {
@@ -191,6 +198,10 @@ mod tests {
         want.extend([0xff; 15]);
         assert_eq!(k.file_token(&ftok), want);
         assert!(!k.file_token_name(&ftok).contains(ftok.as_str()));
+        let utok = UserToken::parse(&"9a".repeat(16)).unwrap();
+        assert!(k.user_token(&utok).contains(utok.as_str()));
+        assert!(!k.user_token_name(&utok).contains(utok.as_str()));
+        assert!(!k.user_token_name(&utok).contains(&"9a".repeat(8)));
         // The record's key fits Redis' smallest string header (under 32 bytes) with the
         // default prefix: 16 bytes of memory per file.
         assert!(Keys::new("mediagate").file_token(&ftok).len() < 32);

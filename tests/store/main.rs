@@ -275,6 +275,25 @@ async fn redis_refuses_a_newer_schema() {
 }
 
 #[tokio::test]
+async fn a_corrupt_user_token_record_is_an_error_that_does_not_name_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = RedisServer::start(dir.path());
+    let s = redis_store(&r, "c").await;
+    s.migrate().await.unwrap();
+    let t = mediagate::tokens::UserToken::generate().unwrap();
+    let f = mediagate::tokens::FileToken::generate().unwrap();
+    r.command(&["SET", &format!("c:utok:{}", t.as_str()), "not a user/id"])
+        .unwrap();
+    let e = s.lookup(&t, &f, None).await.expect_err("a corrupt record");
+    assert!(matches!(e, store::StoreError::Corrupt { .. }), "{e:?}");
+    // Errors end up in logs: the token would be a working URL part there.
+    for shown in [e.to_string(), format!("{e:?}")] {
+        assert!(!shown.contains(t.as_str()), "{shown}");
+        assert!(shown.contains(&t.fingerprint()), "{shown}");
+    }
+}
+
+#[tokio::test]
 async fn redis_down_is_an_error_not_an_answer() {
     let dir = tempfile::tempdir().unwrap();
     let mut r = RedisServer::start(dir.path());

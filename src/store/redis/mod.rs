@@ -472,7 +472,9 @@ impl Store for RedisStore {
                 std::str::from_utf8(&u)
                     .ok()
                     .and_then(|u| UserId::parse(u).ok())
-                    .ok_or_else(|| StoreError::corrupt(&ukey, "not a user id"))
+                    .ok_or_else(|| {
+                        StoreError::corrupt(&self.keys.user_token_name(user_token), "not a user id")
+                    })
             })
             .transpose()?;
         Ok(Lookup {
