@@ -324,6 +324,14 @@ impl SentinelConn {
         if let Some(conn) = self.current() {
             return Ok(conn);
         }
+        // Boxed: asking the sentinels is a future of over 4 KiB, which every future awaiting
+        // this one (the decision's lookup among them) would otherwise be sized for, and moved
+        // and allocated at that size on every decision, on every kind of deployment.
+        Box::pin(self.find_master()).await
+    }
+
+    /// Asks the sentinels for the master and connects to it.
+    async fn find_master(&self) -> Result<MultiplexedConnection, RedisError> {
         let resolve = async {
             let mut client = self.sentinel.client.lock().await.async_get_client().await?;
             let mut config = AsyncConnectionConfig::new()
