@@ -578,6 +578,12 @@ def main():
                   f"{median(rs, 'cpu_redis'):.1f} µs redis-server, non-2xx {max(x['non2xx'] for x in rs)}")
         print(f"HTTP floor (actix-web with mediagate's workers and allocator answering 200, nothing else; same wrk): "
               f"{median(floor_rs, 'rps'):,.0f} requests/s, CPU per request {median(floor_rs, 'cpu_mediagate'):.1f} µs")
+        # What a decision costs beyond what any actix-web answer costs on the same machine in the
+        # same run: the part of the figure that mediagate's own code decides.
+        floor_cpu = median(floor_rs, "cpu_mediagate")
+        print("CPU per decision above the HTTP floor: " + ", ".join(
+            f"{mode} {median(rs, 'cpu_mediagate') - floor_cpu:.1f} µs mediagate + {median(rs, 'cpu_redis'):.1f} µs redis-server"
+            for mode, rs in direct.items()))
         if all(counted.values()):
             print("user-space instructions per request (callgrind, 2,000 sequential requests on one connection, one worker; "
                   "within 1% from run to run, whatever the machine's load): "
