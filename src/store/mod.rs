@@ -294,7 +294,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError>;
 
-    /// The decision's read: one round trip for the token pair and the session.
+    /// The decision's read: one round trip for the token pair and the session. The caller
+    /// bounds it (the auth listener, by its deadline): on a single Redis server the store sets
+    /// no timer of its own on this read, as it does on every other call (`store.timeout_ms`).
     async fn lookup(
         &self,
         user_token: &UserToken,

@@ -227,6 +227,42 @@ fn slow_redis_times_out_at_the_bound_and_the_pool_recovers() {
     );
 }
 
+/// The admin API's reads, writes and scripts each wait for Redis: against a stalled server
+/// every one answers 503 soon after the bound, and works again once Redis answers.
+#[test]
+fn a_stalled_redis_fails_admin_calls_at_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path());
+    let proxy = Proxy::start(redis.port);
+    let mut env = default_bound();
+    env.push(("MEDIAGATE__STORE__URL".into(), proxy.url()));
+    let s = Stack::start_with(StoreKind::Embedded, env, |c| c);
+    let f = fixture(&s);
+    let id = f.alice_upload["file_id"].as_str().unwrap().to_owned();
+    let calls = [
+        ("GET", format!("/v1/files/{id}")),
+        ("PUT", "/v1/users/carol".to_owned()),
+        ("POST", format!("/v1/files/{id}/rotate-token")),
+    ];
+    proxy.stall(true);
+    for (method, target) in &calls {
+        let started = Instant::now();
+        let r = s.admin(method, target, &[], b"");
+        let took = started.elapsed();
+        assert_eq!(r.status, 503, "{method} {target}: {}", s.logs());
+        assert!(
+            took < Duration::from_millis(1500),
+            "{method} {target}: {took:?}"
+        );
+    }
+    proxy.stall(false);
+    crate::support::eventually(
+        "admin calls after the stall",
+        Duration::from_secs(3),
+        || (s.admin("GET", &calls[0].1, &[], b"").status == 200).then_some(()),
+    );
+}
+
 #[test]
 fn sigterm_drains_an_in_flight_request() {
     let dir = tempfile::tempdir().unwrap();

@@ -159,27 +159,31 @@ impl Target {
     }
 
     /// A connection that connects on first use and reconnects by itself. Every command is bound
-    /// by `timeout`, so a stalled server is an error, never a hang.
+    /// by `timeout`, so a stalled server is an error, never a hang; on one server, all but the
+    /// decision's read (see [`Conn::lookup`]).
     pub fn connect_lazy(&self, timeout: Duration) -> Result<Conn, RedisError> {
         Ok(match &self.kind {
             Kind::Single(client) => {
+                // No response timeout in redis-rs: `Conn` bounds each command itself, except the
+                // decision's read, which the auth listener's deadline already bounds; a second
+                // timer on it cost about 4% of a decision.
                 let mut config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
+                    .set_response_timeout(None)
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_millis(500))
                     .set_number_of_retries(2);
                 if let Some(cache) = &self.cache {
                     config = config.set_cache_config(cache.config());
-                    return Ok(Conn::Cached(ConnectionManager::new_lazy_with_config(
-                        (**client).clone(),
-                        config,
-                    )?));
+                    return Ok(Conn::Cached(
+                        ConnectionManager::new_lazy_with_config((**client).clone(), config)?,
+                        timeout,
+                    ));
                 }
-                Conn::Single(ConnectionManager::new_lazy_with_config(
-                    (**client).clone(),
-                    config,
-                )?)
+                Conn::Single(
+                    ConnectionManager::new_lazy_with_config((**client).clone(), config)?,
+                    timeout,
+                )
             }
             Kind::Cluster(client, seeds) => {
                 let config = ClusterConfig::new()
@@ -288,9 +292,10 @@ fn host_list<'a>(hosts: &'a str, scheme: &str) -> Result<Vec<&'a str>, BadUrl> {
 /// One connection, whatever the deployment. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub enum Conn {
-    Single(ConnectionManager),
+    /// One server, and the bound on each command sent through [`ConnectionLike`].
+    Single(ConnectionManager, Duration),
     /// A single server in cached mode: only the decision's read is served from the cache.
-    Cached(ConnectionManager),
+    Cached(ConnectionManager, Duration),
     Cluster(ClusterConnection),
     /// A cluster in cached mode: as `Cached`, only the decision's reads use the copies.
     CachedCluster(ClusterConnection),
@@ -356,9 +361,7 @@ impl SentinelConn {
                 .await
                 .map(|conn| Master { conn, open })
         };
-        let master = tokio::time::timeout(self.timeout, resolve)
-            .await
-            .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+        let master = bounded(self.timeout, resolve).await?;
         let conn = master.conn.clone();
         if let Ok(mut slot) = self.master.lock() {
             *slot = Some(master);
@@ -408,6 +411,16 @@ impl SentinelConn {
     }
 }
 
+/// `fut`'s result, or after `bound` the timeout error redis-rs' own response timeout gives.
+async fn bounded<T>(
+    bound: Duration,
+    fut: impl std::future::Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisError> {
+    tokio::time::timeout(bound, fut)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))
+}
+
 /// An error after which the connection, or the master, must be found again. Timeouts are not
 /// among them: the server may be busy, and a timed-out write may yet be applied.
 fn connection_lost(e: &RedisError) -> bool {
@@ -424,7 +437,8 @@ impl Conn {
     /// The decision's read, once more if the first attempt found the connection lost: each
     /// worker thread has its own connection, and the first request on a thread after an outage
     /// would otherwise be the one that notices, and get 503 although Redis is back. Reads are
-    /// safe to repeat; the auth listener's timeout still bounds both attempts.
+    /// safe to repeat. On one server nothing here bounds it: the caller does (the auth
+    /// listener's deadline covers both attempts), and a timer of ours would be a second one.
     pub async fn lookup(&mut self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, RedisError> {
         match self.lookup_once(keys).await {
             Err(e) if self.reconnects_silently() && connection_lost(&e) => {
@@ -438,7 +452,7 @@ impl Conn {
     /// that error, and reconnects for the next one. (The Sentinel connection resends by itself,
     /// and the cluster client retries internally.)
     fn reconnects_silently(&self) -> bool {
-        matches!(self, Self::Single(_) | Self::Cached(_))
+        matches!(self, Self::Single(..) | Self::Cached(..))
     }
 
     /// A `PING`, repeated as [`Conn::lookup`] is.
@@ -460,7 +474,10 @@ impl Conn {
             mget
         };
         match self {
-            Self::Cached(c) => cached_mget().query_async(c).await,
+            // Straight to the connection, past the bound of `ConnectionLike for Conn`: the
+            // caller bounds the decision.
+            Self::Single(c, _) => mget(keys).query_async(c).await,
+            Self::Cached(c, _) => cached_mget().query_async(c).await,
             Self::CachedCluster(c) => cluster_gets(c, keys, true).await,
             Self::Sentinel(s) if s.cache.is_some() => {
                 let mget = cached_mget();
@@ -612,7 +629,10 @@ impl Conn {
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Self::Single(c) | Self::Cached(c) => c.req_packed_command(cmd),
+            Self::Single(c, bound) | Self::Cached(c, bound) => {
+                let bound = *bound;
+                Box::pin(bounded(bound, c.req_packed_command(cmd)))
+            }
             Self::Cluster(c) | Self::CachedCluster(c) => c.req_packed_command(cmd),
             Self::Sentinel(s) => Box::pin(async move {
                 s.run(|mut conn| async move { conn.req_packed_command(cmd).await })
@@ -628,7 +648,13 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Self::Single(c) | Self::Cached(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Single(c, bound) | Self::Cached(c, bound) => {
+                let bound = *bound;
+                Box::pin(bounded(
+                    bound,
+                    c.req_packed_commands(pipeline, offset, count),
+                ))
+            }
             Self::Cluster(c) | Self::CachedCluster(c) => {
                 c.req_packed_commands(pipeline, offset, count)
             }
@@ -643,7 +669,7 @@ impl ConnectionLike for Conn {
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Single(c) | Self::Cached(c) => c.get_db(),
+            Self::Single(c, _) | Self::Cached(c, _) => c.get_db(),
             Self::Cluster(c) | Self::CachedCluster(c) => c.get_db(),
             Self::Sentinel(s) => s.current().map(|c| c.get_db()).unwrap_or(0),
         }
