@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::gate::{ALICE_BYTES, fixture};
+use crate::gate::{ALICE_BYTES, Fixture, fixture};
 use crate::support::app::{Stack, StoreKind};
 use crate::support::proxy::Proxy;
 use crate::support::redis::RedisServer;
@@ -189,15 +189,22 @@ fn redis_pid(port: u16) -> u32 {
         .expect("redis pid")
 }
 
-#[test]
-fn slow_redis_times_out_at_the_bound_and_the_pool_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(dir.path());
+/// The gate's fixture on a stack whose Redis is reached through a proxy the test can stall
+/// (the Redis server is returned to be kept for the test's length).
+fn behind_a_stallable_proxy(dir: &std::path::Path) -> (RedisServer, Proxy, Stack, Fixture) {
+    let redis = RedisServer::start(dir);
     let proxy = Proxy::start(redis.port);
     let mut env = default_bound();
     env.push(("MEDIAGATE__STORE__URL".into(), proxy.url()));
     let s = Stack::start_with(StoreKind::Embedded, env, |c| c);
     let f = fixture(&s);
+    (redis, proxy, s, f)
+}
+
+#[test]
+fn slow_redis_times_out_at_the_bound_and_the_pool_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_redis, proxy, s, f) = behind_a_stallable_proxy(dir.path());
     proxy.stall(true);
     for session in [Some(f.alice.as_str()), Some(f.bob.as_str()), None] {
         let started = Instant::now();
@@ -232,12 +239,7 @@ fn slow_redis_times_out_at_the_bound_and_the_pool_recovers() {
 #[test]
 fn a_stalled_redis_fails_admin_calls_at_the_bound() {
     let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(dir.path());
-    let proxy = Proxy::start(redis.port);
-    let mut env = default_bound();
-    env.push(("MEDIAGATE__STORE__URL".into(), proxy.url()));
-    let s = Stack::start_with(StoreKind::Embedded, env, |c| c);
-    let f = fixture(&s);
+    let (_redis, proxy, s, f) = behind_a_stallable_proxy(dir.path());
     let id = f.alice_upload["file_id"].as_str().unwrap().to_owned();
     let calls = [
         ("GET", format!("/v1/files/{id}")),
