@@ -7,10 +7,10 @@
 //! if it is still what was copied: the run after a crash (once the migration lock, renewed
 //! while a run is alive, has expired) finds the rest to do and redoes nothing harmful. It runs
 //! at every `migrate`, also with nothing pending, for keys that old instances wrote after the
-//! last one. Instances of this version
-//! stay unready until the schema is current, so nothing reads the keyspace half-converted;
-//! older instances still serving fail closed on it (a record they look for under its old key
-//! is gone, or in a form they cannot parse: 403 or 503).
+//! last one. Instances of this version stay unready until the schema is current, so nothing
+//! reads the keyspace half-converted; older instances still serving fail closed on it (a
+//! record they look for under its old key is gone, or in a form they cannot parse: 403 or
+//! 503).
 
 use futures_util::{StreamExt, TryStreamExt};
 use redis::AsyncCommands;
@@ -204,7 +204,7 @@ impl RedisStore {
                             tracing::warn!(
                                 token = %token.fingerprint(),
                                 error,
-                                "Unreadable layout 2 file record; left alone."
+                                "Unreadable layout 1 or 2 file record; left alone."
                             );
                             return Ok(0);
                         }
