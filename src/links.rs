@@ -44,8 +44,9 @@ impl std::fmt::Debug for LinkKeys {
 pub enum LinkCheck {
     /// No link parameters: decided by session alone.
     Absent,
-    /// A valid, unexpired link for exactly this path.
-    Valid,
+    /// A valid, unexpired link for exactly this path, valid while the clock is before
+    /// `expires_at` (Unix seconds).
+    Valid { expires_at: i64 },
     /// Link parameters that are malformed, expired, or signed for something else.
     Invalid,
 }
@@ -123,7 +124,7 @@ impl LinkKeys {
             m.verify_slice(&sig).is_ok()
         });
         if valid {
-            LinkCheck::Valid
+            LinkCheck::Valid { expires_at: exp }
         } else {
             LinkCheck::Invalid
         }
@@ -189,7 +190,7 @@ mod tests {
         let q = signed(&k, 1000);
         assert_eq!(
             k.check(&path(Some(q.clone()), "a.txt"), 999),
-            LinkCheck::Valid
+            LinkCheck::Valid { expires_at: 1000 }
         );
         assert_eq!(k.check(&path(Some(q), "a.txt"), 1000), LinkCheck::Invalid);
         assert_eq!(k.check(&path(None, "a.txt"), 0), LinkCheck::Absent);
@@ -216,7 +217,7 @@ mod tests {
         let rotated = keys(&"n".repeat(32), &[&"k".repeat(32)]);
         assert_eq!(
             rotated.check(&path(Some(q.clone()), "a.txt"), 0),
-            LinkCheck::Valid
+            LinkCheck::Valid { expires_at: 1000 }
         );
         assert_ne!(signed(&rotated, 1000), q);
     }
@@ -271,7 +272,8 @@ mod tests {
         fn only_the_signed_query_verifies(query in "[a-z0-9=&]{0,100}") {
             let k = keys(&"k".repeat(32), &[]);
             prop_assume!(query != signed(&k, 1000));
-            prop_assert_ne!(k.check(&path(Some(query), "a.txt"), 0), LinkCheck::Valid);
+            let valid = matches!(k.check(&path(Some(query), "a.txt"), 0), LinkCheck::Valid { .. });
+            prop_assert!(!valid);
         }
     }
 }

@@ -61,7 +61,7 @@ pub fn decide<'a>(
         return Decision::Forbidden(DenyReason::UnknownFile);
     }
     match link {
-        LinkCheck::Valid => return Decision::Allow(file),
+        LinkCheck::Valid { .. } => return Decision::Allow(file),
         LinkCheck::Invalid => return Decision::Forbidden(DenyReason::BadLink),
         LinkCheck::Absent => {}
     }
@@ -242,7 +242,7 @@ mod tests {
                 &c.path,
                 &c.lookup,
                 caller(&c).as_ref(),
-                LinkCheck::Valid
+                LinkCheck::Valid { expires_at: 1000 }
             ),
             Decision::Allow(_)
         ));
@@ -280,7 +280,7 @@ mod tests {
                 &c.path,
                 &c.lookup,
                 caller(&c).as_ref(),
-                LinkCheck::Valid
+                LinkCheck::Valid { expires_at: 1000 }
             ),
             Decision::Forbidden(DenyReason::UnknownFile)
         );
@@ -289,7 +289,7 @@ mod tests {
     fn link() -> impl Strategy<Value = LinkCheck> {
         prop_oneof![
             Just(LinkCheck::Absent),
-            Just(LinkCheck::Valid),
+            Just(LinkCheck::Valid { expires_at: 1000 }),
             Just(LinkCheck::Invalid)
         ]
     }
@@ -330,7 +330,7 @@ mod tests {
                 prop_assert!(file_present && same_name && token_owner == "alice");
                 prop_assert!(l != LinkCheck::Invalid);
                 let live = s.as_ref().filter(|s| s.expires_at > 100);
-                let reason = l == LinkCheck::Valid
+                let reason = matches!(l, LinkCheck::Valid { .. })
                     || v == Visibility::Public
                     || live.is_some_and(|s| granted.iter().any(|g| g == s.user_id.as_str()))
                     || (live.is_some() && v == Visibility::Authenticated)

@@ -162,7 +162,17 @@ impl JwtSource {
             };
         let user_id = claims.get(&self.user_claim).and_then(user_from_json)?;
         let roles = roles_from_json(self.roles_claim.as_deref().and_then(|c| claims.get(c)));
-        Some(Caller { user_id, roles })
+        // Validation has required a whole-number `exp`; should it still not read as one, the
+        // session counts as ending now, which only keeps nginx from caching the answer.
+        let expires_at = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(i64::MIN);
+        Some(Caller {
+            user_id,
+            roles,
+            expires_at: Some(expires_at),
+        })
     }
 }
 

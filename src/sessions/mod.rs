@@ -31,6 +31,9 @@ use crate::tokens::{SessionId, SessionKey, UserId};
 pub struct Caller {
     pub user_id: UserId,
     pub roles: Vec<String>,
+    /// When the session ends (Unix seconds), where its source says: a native session's expiry,
+    /// a JWT's `exp`. `None` for an application's own session, which may end at any time.
+    pub expires_at: Option<i64>,
 }
 
 /// How the session id sits in a `redis-json` cookie.
@@ -196,6 +199,7 @@ pub fn native_caller(s: &SessionRecord, now: i64) -> Option<Caller> {
     (s.expires_at > now).then(|| Caller {
         user_id: s.user_id.clone(),
         roles: s.roles.clone(),
+        expires_at: Some(s.expires_at),
     })
 }
 

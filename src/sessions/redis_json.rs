@@ -143,6 +143,10 @@ impl RedisJsonSource {
                 .as_deref()
                 .and_then(|p| record.pointer(p)),
         );
-        Ok(Some(Caller { user_id, roles }))
+        Ok(Some(Caller {
+            user_id,
+            roles,
+            expires_at: None,
+        }))
     }
 }
