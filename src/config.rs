@@ -26,6 +26,7 @@ pub struct Settings {
     pub links: LinkSettings,
     pub audit: AuditSettings,
     pub log: LogSettings,
+    pub nginx: NginxSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,6 +146,16 @@ pub struct AuditSettings {
     pub flush_ms: u64,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NginxSettings {
+    /// nginx's decision cache: for up to this many seconds nginx reuses an allow for the same
+    /// method, URI and credentials without asking again (0, the default, turns it off). It is
+    /// the bound on how long a rotation, revocation or logout can take to reach such a reader,
+    /// and those reads are not in the audit log or the download counts.
+    pub decision_cache_secs: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -191,7 +202,12 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("audit.flush_ms", "5"),
     ("log.format", "text"),
     ("log.level", "info"),
+    ("nginx.decision_cache_secs", "0"),
 ];
+
+/// Longest `nginx.decision_cache_secs`: past a minute, a revoked reader could go on reading
+/// long enough for the delay to stop being a detail.
+pub const MAX_DECISION_CACHE_SECS: u32 = 60;
 
 impl Settings {
     /// Loads settings. `file`: an explicit config file (must exist) or `None` for
@@ -284,6 +300,11 @@ impl Settings {
         }
         if self.store.prefix.is_empty() || self.store.prefix.contains(char::is_whitespace) {
             problems.push("store.prefix: must be non-empty and have no spaces".into());
+        }
+        if self.nginx.decision_cache_secs > MAX_DECISION_CACHE_SECS {
+            problems.push(format!(
+                "nginx.decision_cache_secs: must be between 0 (off) and {MAX_DECISION_CACHE_SECS}"
+            ));
         }
         if !(1..=60_000).contains(&self.store.timeout_ms) {
             problems.push("store.timeout_ms: must be between 1 and 60000".into());
@@ -399,6 +420,10 @@ mod tests {
         assert_eq!(s.media.prefix, "/media/");
         assert_eq!(s.session.cookie, "mediagate_session");
         assert_eq!(s.audit.flush_ms, 5);
+        assert_eq!(
+            s.nginx.decision_cache_secs, 0,
+            "nginx's decision cache is opt-in"
+        );
         assert!(s.admin_tokens().unwrap().is_empty());
     }
 
@@ -464,6 +489,12 @@ mod tests {
             .0;
         assert!(e.contains("audit.flush_ms: at most 10000"), "{e}");
         load(&[("MEDIAGATE__AUDIT__FLUSH_MS", "0")]).expect("0 writes at once");
+        let e = load(&[("MEDIAGATE__NGINX__DECISION_CACHE_SECS", "61")])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("nginx.decision_cache_secs"), "{e}");
+        let s = load(&[("MEDIAGATE__NGINX__DECISION_CACHE_SECS", "60")]).unwrap();
+        assert_eq!(s.nginx.decision_cache_secs, 60);
     }
 
     #[test]

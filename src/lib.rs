@@ -16,12 +16,14 @@
 //! * `filenames`, `disposition`: what a file may be called and how it is presented.
 //! * `nginx`: renders the nginx snippets in `nginx/`.
 //! * `links`: signed, expiring share links.
+//! * `decision_cache`: how long nginx may reuse an allow, when its decision cache is on.
 //! * `audit`, `metrics`: the event log and Prometheus metrics.
 //! * `openapi`: the OpenAPI document, generated from the admin routes.
 
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod decision_cache;
 pub mod disposition;
 pub mod error;
 pub mod filenames;

@@ -106,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 media_prefix: settings.media.prefix.clone(),
                 error_log,
                 access_log,
+                decision_cache: settings.nginx.decision_cache_secs > 0,
             };
             print!("{}", nginx::render(part, &params)?);
             Ok(())

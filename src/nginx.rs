@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 const HTTP_SNIPPET: &str = include_str!("../nginx/mediagate-http.conf");
 const SERVER_SNIPPET: &str = include_str!("../nginx/mediagate-server.conf");
 const FULL: &str = include_str!("../nginx/nginx.conf.template");
+const DECISION_CACHE_ZONE: &str = include_str!("../nginx/mediagate-decision-cache-http.conf");
+const DECISION_CACHE: &str = include_str!("../nginx/mediagate-decision-cache.conf");
 
 /// Which part to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,6 +35,8 @@ pub struct Params {
     pub error_log: String,
     /// nginx's access log (full config only): a path, or `off`.
     pub access_log: String,
+    /// Whether nginx keeps mediagate's allows (`nginx.decision_cache_secs` > 0).
+    pub decision_cache: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +85,18 @@ fn indent(text: &str, by: &str) -> String {
         .join("\n")
 }
 
+/// Replaces the line holding `placeholder` with `text` at that line's indentation, or drops the
+/// line when there is no text.
+fn fill(template: &str, placeholder: &str, text: Option<&str>) -> String {
+    template
+        .split_inclusive('\n')
+        .map(|line| match line.find(placeholder) {
+            None => line.to_owned(),
+            Some(at) => text.map_or_else(String::new, |t| indent(t, &line[..at]) + "\n"),
+        })
+        .collect()
+}
+
 /// Renders one part.
 pub fn render(part: Part, params: &Params) -> Result<String, RenderError> {
     let root = absolute(&params.storage_root)?;
@@ -88,8 +104,14 @@ pub fn render(part: Part, params: &Params) -> Result<String, RenderError> {
     let root = token("storage root", root.trim_end_matches('/'))?;
     let upstream = token("auth upstream", &params.auth_upstream)?;
     let prefix = token("media prefix", &params.media_prefix)?;
-    let http = HTTP_SNIPPET.replace("{{AUTH_UPSTREAM}}", &upstream);
-    let server = SERVER_SNIPPET
+    let cache = |text| params.decision_cache.then_some(text);
+    let http = fill(
+        HTTP_SNIPPET,
+        "{{DECISION_CACHE_ZONE}}",
+        cache(DECISION_CACHE_ZONE),
+    )
+    .replace("{{AUTH_UPSTREAM}}", &upstream);
+    let server = fill(SERVER_SNIPPET, "{{DECISION_CACHE}}", cache(DECISION_CACHE))
         .replace("{{MEDIA_PREFIX}}", &prefix)
         .replace("{{STORAGE_ROOT}}", &root);
     Ok(match part {
@@ -116,7 +138,41 @@ mod tests {
             media_prefix: "/media/".into(),
             error_log: "error.log".into(),
             access_log: "access.log".into(),
+            decision_cache: false,
         }
+    }
+
+    #[test]
+    fn the_decision_cache_is_rendered_only_when_it_is_on() {
+        let off = render(Part::Full, &params()).unwrap();
+        assert!(!off.contains("proxy_cache"), "{off}");
+        let on = render(
+            Part::Full,
+            &Params {
+                decision_cache: true,
+                ..params()
+            },
+        )
+        .unwrap();
+        assert!(!on.contains("{{"), "{on}");
+        assert!(
+            on.contains("\n    proxy_cache_path mediagate_decisions "),
+            "{on}"
+        );
+        // In the subrequest's location, at its indentation, with the key of every credential.
+        let auth = &on[on.find("location = /_mediagate/auth {").unwrap()..];
+        let auth = &auth[..auth.find("\n        }").unwrap()];
+        assert!(
+            auth.contains("\n            proxy_cache mediagate_decisions;"),
+            "{auth}"
+        );
+        assert!(
+            auth.contains(r#"proxy_cache_key "$request_method\n$request_uri\n$http_cookie\n$http_authorization";"#),
+            "{auth}"
+        );
+        // Only mediagate's X-Accel-Expires makes an answer cacheable, and nothing stale is used.
+        let directive = |name: &str| on.lines().any(|l| l.trim_start().starts_with(name));
+        assert!(!directive("proxy_cache_valid") && !directive("proxy_cache_use_stale"));
     }
 
     #[test]

@@ -117,6 +117,7 @@ impl Application {
             },
             timeout,
             links: links.clone(),
+            decision_cache_secs: settings.nginx.decision_cache_secs,
         });
         let admin_config = web::Data::new(admin::AdminConfig {
             tokens,

@@ -15,8 +15,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderName;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::decision_cache;
 use crate::disposition;
-use crate::links::LinkKeys;
+use crate::links::{LinkCheck, LinkKeys};
 use crate::metrics::Outcome;
 use crate::paths::MediaPath;
 use crate::policy::{self, Decision, DenyReason, Policy};
@@ -34,6 +35,8 @@ pub struct AuthConfig {
     /// it the answer is 503.
     pub timeout: Duration,
     pub links: LinkKeys,
+    /// nginx's decision cache: at most this many seconds per allow; 0 when it is off.
+    pub decision_cache_secs: u32,
 }
 
 /// Routes every request to the decision. Both halves of its state are held in one `Rc` per
@@ -70,6 +73,7 @@ const X_MEDIA_PATH: HeaderName = HeaderName::from_static("x-media-path");
 const X_MEDIA_DISPOSITION: HeaderName = HeaderName::from_static("x-media-disposition");
 const X_MEDIA_TYPE: HeaderName = HeaderName::from_static("x-media-type");
 const X_MEDIA_CSP: HeaderName = HeaderName::from_static("x-media-csp");
+const X_ACCEL_EXPIRES: HeaderName = HeaderName::from_static("x-accel-expires");
 const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
 const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
 const X_ORIGINAL_REMOTE_ADDR: HeaderName = HeaderName::from_static("x-original-remote-addr");
@@ -156,7 +160,14 @@ async fn check(req: HttpRequest, shared: &Shared, config: &AuthConfig) -> HttpRe
     // One deadline for every wait of the decision, so that the answer comes within the bound
     // even when a session source's round trip follows a slow lookup.
     let deadline = started + config.timeout;
-    let (response, outcome) = decide(&req, shared, config, deadline).await;
+    let (mut response, outcome) = decide(&req, shared, config, deadline).await;
+    // With nginx's decision cache on, every answer but a cacheable allow says so, whatever
+    // nginx's own settings would make of it.
+    if config.decision_cache_secs > 0 && !response.headers().contains_key(X_ACCEL_EXPIRES) {
+        response
+            .headers_mut()
+            .insert(X_ACCEL_EXPIRES, decision_cache::DO_NOT_KEEP);
+    }
     let m = &shared.metrics;
     m.decided(outcome);
     m.decision_seconds.observe(started.elapsed().as_secs_f64());
@@ -298,7 +309,21 @@ async fn decide(
     };
     let link = config.links.check(&path, now);
     let decision = policy::decide(&config.policy, &path, &lookup, caller.as_ref(), link);
-    let (response, outcome) = respond(&decision);
+    let (mut response, outcome) = respond(&decision);
+    if matches!(decision, Decision::Allow(_)) && config.decision_cache_secs > 0 {
+        let link_expiry = match link {
+            LinkCheck::Valid { expires_at } => Some(expires_at),
+            _ => None,
+        };
+        let until = decision_cache::reuse_until(
+            now,
+            config.decision_cache_secs,
+            [caller.as_ref().and_then(|c| c.expires_at), link_expiry],
+        );
+        response
+            .headers_mut()
+            .insert(X_ACCEL_EXPIRES, decision_cache::header_value(until));
+    }
     tracing::debug!(
         file = %path.file_token.fingerprint(),
         decision = outcome.label(),
