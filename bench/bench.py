@@ -1,6 +1,7 @@
 """mediagate's benchmark: plain nginx, the no-op auth_request stub, the HTTP floor (actix-web
 answering 200 in a process of its own) as the auth_request upstream, mediagate (every request
-decided against Redis) and a second mediagate in cached mode, with the same files, nginx
+decided against Redis), a second mediagate in cached mode, and a third in default mode behind
+an nginx with its decision cache on (1 s), with the same files, nginx
 settings and wrk parameters, in interleaved rounds. Reports requests/s, p50/p99, non-2xx,
 ratios to plain and to the stub, and CPU time per response of nginx, mediagate and
 redis-server (from /proc). Also: the auth listener directly (no nginx) in both modes; the
@@ -361,6 +362,11 @@ def main():
         if not args.embedded:
             http2 = free_port()
             cached, auth2, _ = start_mediagate(env, work, "app2", procs, MEDIAGATE__STORE__CACHE="true")
+        # A third, in default mode, behind an nginx that keeps its allows for a second (an
+        # embedded store admits one process).
+        ncache, ncache_env, http3 = None, dict(env, MEDIAGATE__NGINX__DECISION_CACHE_SECS="1"), free_port()
+        if not args.embedded:
+            ncache, auth3, _ = start_mediagate(ncache_env, work, "app3", procs)
 
         # The same files for every setup.
         plain = os.path.join(work, "plain")
@@ -378,7 +384,7 @@ def main():
         stranger = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": "stranger"}).encode())["session_id"]
 
         # One nginx: mediagate's own config, plus a plain location and the no-op stub.
-        def render(listen, auth_port):
+        def render(listen, auth_port, env=env):
             conf = subprocess.run([BIN, "nginx-config", "--listen", f"127.0.0.1:{listen}", "--storage-root", media,
                                    "--auth-upstream", f"127.0.0.1:{auth_port}", "--error-log", "error.log", "--access-log", "off"],
                                   env=env, cwd=work, capture_output=True, text=True, check=True).stdout
@@ -438,9 +444,12 @@ def main():
         # The cached instance gets its own nginx, rendered the same way.
         if cached:
             nginx2, _ = start_nginx(render(http2, auth2), "nginx2")
+        if ncache:
+            nginx3, _ = start_nginx(render(http3, auth3, ncache_env), "nginx3")
         time.sleep(0.5)
         nginx_pids = [nginx.pid] + children(nginx.pid)
         nginx2_pids = [nginx2.pid] + children(nginx2.pid) if cached else []
+        nginx3_pids = [nginx3.pid] + children(nginx3.pid) if ncache else []
 
         # Correctness before figures.
         for size, data in files.items():
@@ -455,6 +464,11 @@ def main():
                 assert fetch(http2, urls[size], owner) == (200, data), "cached: owner must get the exact bytes"
                 assert fetch(http2, urls[size], stranger)[0] == 403, "cached: a stranger must be refused"
                 assert fetch(http2, urls[size])[0] == 401, "cached: anonymous must be refused"
+            # Twice each, so that the second answers come from nginx's copy where there is one.
+            for _ in range(2 if ncache else 0):
+                assert fetch(http3, urls[size], owner) == (200, data), "decision cache: owner must get the exact bytes"
+                assert fetch(http3, urls[size], stranger)[0] == 403, "decision cache: a stranger must be refused"
+                assert fetch(http3, urls[size])[0] == 401, "decision cache: anonymous must be refused"
 
         # name: (port, path, headers, nginx pids, mediagate pid)
         setups = {
@@ -466,6 +480,9 @@ def main():
         }
         if cached:
             setups["mediagate (Redis, cached mode)"] = (http2, lambda size: urls[size], [f"Cookie: {owner}"], nginx2_pids, cached.pid)
+        if ncache:
+            setups["mediagate (Redis, nginx decision cache 1 s)"] = (
+                http3, lambda size: urls[size], [f"Cookie: {owner}"], nginx3_pids, ncache.pid)
         results = {}
         for rnd in range(0 if args.direct_only else args.rounds):
             for size in files:
