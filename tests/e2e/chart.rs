@@ -2,7 +2,7 @@
 //! Kubernetes, broken values are refused, and the nginx.conf it renders is the same snippet
 //! `mediagate nginx-config` prints, passing `nginx -t` and the gate's own checks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
@@ -78,6 +78,10 @@ fn the_chart_refuses_broken_values() {
         (json!({"store": {"url": "mysql://x"}}), "url"),
         (json!({"mediaPrefix": "media"}), "mediaPrefix"),
         (json!({"unknownKey": 1}), "unknownKey"),
+        (
+            json!({"nginx": {"decisionCacheSeconds": 61}}),
+            "decisionCacheSeconds",
+        ),
         (
             json!({"store": {"cache": {"enabled": true}}}),
             "needs a Redis store",
@@ -159,6 +163,49 @@ fn normalized(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// What `mediagate nginx-config` prints for the chart's layout, with nginx's decision cache set
+/// to `cache_secs`.
+fn printed(port: u16, storage_root: &Path, auth: u16, dir: &Path, cache_secs: u32) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_mediagate"))
+        .args(["nginx-config", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--storage-root", &storage_root.to_string_lossy()])
+        .args(["--auth-upstream", &format!("127.0.0.1:{auth}")])
+        .args(["--error-log", "stderr", "--access-log", "/dev/stdout"])
+        .env(
+            "MEDIAGATE__NGINX__DECISION_CACHE_SECS",
+            cache_secs.to_string(),
+        )
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_charts_decision_cache_is_the_same_snippet() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let values = json!({
+        "nginx": {"bindAddress": "127.0.0.1", "port": 8080, "decisionCacheSeconds": 5},
+        "authPort": 9090,
+        "persistence": {"mountPath": dir.path().to_string_lossy()},
+    });
+    let (ok, conf, err) = chart(&["nginx", &chart_dir(), &values.to_string()]);
+    assert!(ok, "{err}");
+    assert!(conf.contains("proxy_cache mediagate_decisions;"), "{conf}");
+    assert_eq!(
+        normalized(&conf),
+        normalized(&printed(8080, &media, 9090, dir.path(), 5))
+    );
+    Nginx::check(&dir.path().join("nginx-t"), &conf).unwrap();
+}
+
 #[test]
 fn the_charts_nginx_conf_is_the_snippet_and_runs_the_gate() {
     let s = Stack::start(StoreKind::Embedded);
@@ -178,23 +225,8 @@ fn the_charts_nginx_conf_is_the_snippet_and_runs_the_gate() {
     let nginx = Nginx::start(&s.dir.path().join("chart-nginx"), render);
     // The same text `mediagate nginx-config` prints for the same values: one source.
     let conf = render(nginx.port);
-    let printed = Command::new(env!("CARGO_BIN_EXE_mediagate"))
-        .args([
-            "nginx-config",
-            "--listen",
-            &format!("127.0.0.1:{}", nginx.port),
-        ])
-        .args(["--storage-root", &s.storage_root.to_string_lossy()])
-        .args(["--auth-upstream", &format!("127.0.0.1:{auth}")])
-        .args(["--error-log", "stderr", "--access-log", "/dev/stdout"])
-        .current_dir(s.dir.path())
-        .output()
-        .unwrap();
-    assert!(printed.status.success());
-    assert_eq!(
-        normalized(&conf),
-        normalized(&String::from_utf8_lossy(&printed.stdout))
-    );
+    let printed = printed(nginx.port, &s.storage_root, auth, s.dir.path(), 0);
+    assert_eq!(normalized(&conf), normalized(&printed));
     Nginx::check(&s.dir.path().join("chart-nginx-t"), &conf).unwrap();
 
     let get = |url: &str, session: Option<&str>| {
@@ -226,6 +258,7 @@ fn the_charts_mediagate_toml_loads_in_the_binary() {
         json!({}),
         json!({"store": {"url": "redis://redis:6379/0", "cache": {"enabled": true}}, "replicaCount": 2}),
         json!({"store": {"url": "redis+cluster://c1:6379,c2:6379"}, "replicaCount": 3}),
+        json!({"nginx": {"decisionCacheSeconds": 5}}),
     ] {
         let (ok, out, err) = chart(&["render", &chart_dir(), &values.to_string()]);
         assert!(ok, "{err}");
