@@ -85,12 +85,12 @@ fn indent(text: &str, by: &str) -> String {
         .join("\n")
 }
 
-/// Replaces the line holding `placeholder` with `text` at that line's indentation, or drops the
+/// Replaces the line holding `marker` (a `{{NAME}}` of the template) with `text` at that line's indentation, or drops the
 /// line when there is no text.
-fn fill(template: &str, placeholder: &str, text: Option<&str>) -> String {
+fn fill(template: &str, marker: &str, text: Option<&str>) -> String {
     template
         .split_inclusive('\n')
-        .map(|line| match line.find(placeholder) {
+        .map(|line| match line.find(marker) {
             None => line.to_owned(),
             Some(at) => text.map_or_else(String::new, |t| indent(t, &line[..at]) + "\n"),
         })
