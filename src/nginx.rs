@@ -85,8 +85,8 @@ fn indent(text: &str, by: &str) -> String {
         .join("\n")
 }
 
-/// Replaces the line holding `marker` (a `{{NAME}}` of the template) with `text` at that line's indentation, or drops the
-/// line when there is no text.
+/// Replaces the line holding `marker` (a `{{NAME}}` of the template) with `text` at that
+/// line's indentation, or drops the line when there is no text.
 fn fill(template: &str, marker: &str, text: Option<&str>) -> String {
     template
         .split_inclusive('\n')
