@@ -114,6 +114,11 @@ fn reused_only_for_the_same_request_and_credentials(kind: StoreKind) {
         assert_eq!(r.status, 200);
     }
     assert_eq!(decided(&s, "allow"), allowed + 2.0, "{}", s.logs());
+    // The same characters moved from one header to the other are another key, and mediagate
+    // (which reads a native session from the cookie only) refuses them.
+    let moved = [("Cookie", ""), ("Authorization", cookie.as_str())];
+    let r = http::send(s.nginx.port, "GET", f.alice_url.as_bytes(), &moved, b"").unwrap();
+    assert_eq!(r.status, 401, "{}", s.logs());
     // Denials are never kept: each one is mediagate's.
     let forbidden = decided(&s, "forbidden");
     for _ in 0..3 {
