@@ -161,9 +161,10 @@ async fn check(req: HttpRequest, shared: &Shared, config: &AuthConfig) -> HttpRe
     // even when a session source's round trip follows a slow lookup.
     let deadline = started + config.timeout;
     let (mut response, outcome) = decide(&req, shared, config, deadline).await;
-    // With nginx's decision cache on, every answer but a cacheable allow says so, whatever
-    // nginx's own settings would make of it.
-    if config.decision_cache_secs > 0 && !response.headers().contains_key(X_ACCEL_EXPIRES) {
+    // With nginx's decision cache on, every answer but an allow (which `decide` marks with
+    // how long it may be reused) says it is not to be kept, whatever nginx's own settings
+    // would make of it.
+    if config.decision_cache_secs > 0 && response.status() != StatusCode::OK {
         response
             .headers_mut()
             .insert(X_ACCEL_EXPIRES, decision_cache::DO_NOT_KEEP);
