@@ -1,10 +1,10 @@
 """mediagate's benchmark: plain nginx, the no-op auth_request stub, the HTTP floor (actix-web
-answering 200 in a process of its own) as the auth_request upstream, mediagate (every request
-decided against Redis), a second mediagate in cached mode, and a third in default mode behind
-an nginx with its decision cache on (1 s), with the same files, nginx
-settings and wrk parameters, in interleaved rounds. Reports requests/s, p50/p99, non-2xx,
-ratios to plain and to the stub, and CPU time per response of nginx, mediagate and
-redis-server (from /proc). Also: the auth listener directly (no nginx) in both modes; the
+answering 200 in a process of its own) and the store floor (the same, plus mediagate's one Redis
+lookup per request) as auth_request upstreams, mediagate (every request decided against Redis),
+a second mediagate in cached mode, and a third in default mode behind an nginx with its decision
+cache on (1 s), with the same files, nginx settings and wrk parameters, in interleaved rounds.
+Reports requests/s, p50/p99, non-2xx, ratios to plain and to the stub, and CPU time per response of nginx, mediagate and redis-server (from /proc). Also: the auth listener and
+both floors directly (no nginx); the
 scale measurement (a million files and 100k users, and a thousand files and 100 users, each
 written into a Redis of its own in mediagate's layout: memory per file, and decisions on the two
 stores in alternating pairs of runs); RSS; time to ready on a new
@@ -32,6 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "mediagate")
 SCALE_BIN = os.path.join(ROOT, "target", "release", "examples", "embedded_scale")
 FLOOR_BIN = os.path.join(ROOT, "target", "release", "examples", "http_floor")
+STORE_FLOOR_BIN = os.path.join(ROOT, "target", "release", "examples", "store_floor")
 TOKEN = "bench-admin-token-0123456789"
 TICK = os.sysconf("SC_CLK_TCK")
 # The scale measurement compares a store of this many files with the large one, in at least
@@ -406,12 +407,26 @@ def main():
         floor = subprocess.Popen([FLOOR_BIN, str(floor_port)], stderr=subprocess.DEVNULL)
         procs.append(floor)
         wait_for(f"http://127.0.0.1:{floor_port}/auth")
+        # The store floor: the same, plus the one Redis read of the owner's decision, made by
+        # mediagate's own store code. Its distance from the HTTP floor is what asking Redis on
+        # every request costs; mediagate's distance from it is the decision itself.
+        store_floor = None
+        if not args.embedded:
+            store_floor_port = free_port()
+            utok, ftok = urls["4k"].split("/")[2:4]
+            store_floor = subprocess.Popen([STORE_FLOOR_BIN, str(store_floor_port), f"redis://127.0.0.1:{rport}/", utok, ftok,
+                                            owner.split("=", 1)[1]], stderr=open(os.path.join(work, "store_floor.log"), "w"))
+            procs.append(store_floor)
+            wait_for(f"http://127.0.0.1:{store_floor_port}/auth")
 
         conf = render(http, auth)
         extra_http = f"""
     upstream stub_upstream {{ server 127.0.0.1:{stub}; keepalive 32; }}
     upstream floor_upstream {{ server 127.0.0.1:{floor_port}; keepalive 32; }}
     server {{ listen 127.0.0.1:{stub}; access_log off; location / {{ return 204; }} }}
+"""
+        if store_floor:
+            extra_http += f"""    upstream store_floor_upstream {{ server 127.0.0.1:{store_floor_port}; keepalive 32; }}
 """
         # mediagate's storage location opens files with these settings; the plain, stub and
         # floor locations get the same, so that every row opens its files the same way.
@@ -438,7 +453,8 @@ def main():
 
         extra_server = (f"""
         location ^~ /plain/ {{ alias {plain}/; {files_conf} }}
-""" + guarded("stub", "http://stub_upstream") + guarded("floor", "http://floor_upstream/auth"))
+""" + guarded("stub", "http://stub_upstream") + guarded("floor", "http://floor_upstream/auth")
+                        + (guarded("store_floor", "http://store_floor_upstream/auth") if store_floor else ""))
         conf = conf.replace("http {", "http {" + extra_http, 1).replace("server_name _;", "server_name _;" + extra_server, 1)
         nginx, ngdir = start_nginx(conf, "nginx")
         # The cached instance gets its own nginx, rendered the same way.
@@ -460,6 +476,8 @@ def main():
             assert fetch(http, f"/plain/{size}.bin") == (200, data)
             assert fetch(http, f"/stub/{size}.bin") == (200, data)
             assert fetch(http, f"/floor/{size}.bin") == (200, data)
+            if store_floor:
+                assert fetch(http, f"/store_floor/{size}.bin") == (200, data)
             if cached:
                 assert fetch(http2, urls[size], owner) == (200, data), "cached: owner must get the exact bytes"
                 assert fetch(http2, urls[size], stranger)[0] == 403, "cached: a stranger must be refused"
@@ -475,6 +493,10 @@ def main():
             "plain nginx static": (http, lambda size: f"/plain/{size}.bin", [], nginx_pids, app.pid),
             "auth_request to a no-op 204 stub": (http, lambda size: f"/stub/{size}.bin", [], nginx_pids, app.pid),
             "auth_request to the HTTP floor (actix-web, 200, no work)": (http, lambda size: f"/floor/{size}.bin", [], nginx_pids, floor.pid),
+        }
+        if store_floor:
+            setups["auth_request to the store floor (the HTTP floor + mediagate's Redis lookup, no decision)"] = (http, lambda size: f"/store_floor/{size}.bin", [], nginx_pids, store_floor.pid)
+        setups |= {
             f"mediagate ({'embedded' if args.embedded else 'Redis'}, every request decided)":
                 (http, lambda size: urls[size], [f"Cookie: {owner}"], nginx_pids, app.pid),
         }
@@ -517,6 +539,7 @@ def main():
         if cached:
             direct["cached mode"] = direct_run(auth2, cached.pid, urls["4k"], owner)
         floor_rs = direct_run(floor_port, floor.pid, urls["4k"], owner)
+        store_floor_rs = direct_run(store_floor_port, store_floor.pid, urls["4k"], owner) if store_floor else None
 
         # Instructions per decision: a figure the machine's noise does not move. Each count runs
         # a server of its own; an embedded store admits one process, so it is counted on Redis only.
@@ -529,6 +552,10 @@ def main():
             counted[mode] = instructions([BIN, "serve"], env_cg, work, a, hdrs, f"http://127.0.0.1:{m}/readyz", mode.split()[0])
         fp = free_port()
         counted["the HTTP floor"] = instructions([FLOOR_BIN, str(fp)], env, work, fp, hdrs, f"http://127.0.0.1:{fp}/auth", "floor")
+        if store_floor:
+            fp = free_port()
+            counted["the store floor"] = instructions([STORE_FLOOR_BIN, str(fp)] + store_floor.args[2:], env, work, fp, hdrs,
+                                                      f"http://127.0.0.1:{fp}/auth", "store_floor")
 
         # Scale: the same decision on a store of a thousand files and on one of a million (users
         # in the same proportion), each in a Redis and a mediagate of its own. The two are run in
@@ -601,6 +628,13 @@ def main():
         print("CPU per decision above the HTTP floor: " + ", ".join(
             f"{mode} {median(rs, 'cpu_mediagate') - floor_cpu:.1f} µs mediagate + {median(rs, 'cpu_redis'):.1f} µs redis-server"
             for mode, rs in direct.items()))
+        if store_floor_rs:
+            # Split once more: what the store's round trip costs, and what the decision adds to it.
+            sf_cpu = median(store_floor_rs, "cpu_mediagate")
+            print(f"store floor (the HTTP floor + mediagate's one Redis lookup per request, no decision; same wrk): "
+                  f"{median(store_floor_rs, 'rps'):,.0f} requests/s, CPU per request {sf_cpu:.1f} µs + "
+                  f"{median(store_floor_rs, 'cpu_redis'):.1f} µs redis-server ({sf_cpu - floor_cpu:.1f} µs above the HTTP floor); "
+                  f"default mode {median(direct['default mode'], 'cpu_mediagate') - sf_cpu:.1f} µs above it")
         if all(counted.values()):
             print("user-space instructions per request (callgrind, 2,000 sequential requests on one connection, one worker; "
                   "within 1% from run to run, whatever the machine's load): "
