@@ -2,8 +2,10 @@
 answering 200 in a process of its own) and the store floor (the same, plus mediagate's one Redis
 lookup per request) as auth_request upstreams, mediagate (every request decided against Redis),
 a second mediagate in cached mode, and a third in default mode behind an nginx with its decision
-cache on (1 s), with the same files, nginx settings and wrk parameters, in interleaved rounds.
-Reports requests/s, p50/p99, non-2xx, ratios to plain and to the stub, and CPU time per response of nginx, mediagate and redis-server (from /proc). Also: the auth listener and
+cache on (1 s), with the same files, nginx settings and wrk parameters, in interleaved rounds
+(each round in the reverse order of the one before). Reports requests/s, p50/p99, non-2xx,
+ratios to plain and to the stub (the median of each round's own ratio, and their range), and CPU
+time per response of nginx, mediagate and redis-server (from /proc). Also: the auth listener and
 both floors directly (no nginx); the
 scale measurement (a million files and 100k users, and a thousand files and 100 users, each
 written into a Redis of its own in mediagate's layout: memory per file, and decisions on the two
@@ -509,7 +511,11 @@ def main():
         for rnd in range(0 if args.direct_only else args.rounds):
             for size in files:
                 for conns in (8, 64):
-                    for name, (port, path, headers, ng_pids, app_pid) in setups.items():
+                    # Every other round in the reverse order, so that no setup always runs
+                    # right after the same neighbour.
+                    order = list(setups) if rnd % 2 == 0 else list(reversed(setups))
+                    for name in order:
+                        port, path, headers, ng_pids, app_pid = setups[name]
                         pids = {"nginx": ng_pids, "mediagate": [app_pid], "redis": [redis.pid]}
                         t0 = {k: cpu_ticks(v) for k, v in pids.items()}
                         r = wrk(f"http://127.0.0.1:{port}{path(size)}", conns, args.seconds, headers)
@@ -596,24 +602,32 @@ def main():
             vals = sorted(x[k] for x in rs)
             return vals[len(vals) // 2]
 
+        def paired(rs, against):
+            """Each round's requests/s of `rs` over those of `against` in the same round, a few
+            seconds apart, so that the machine's drift over the run (seen: ±15% from round to
+            round) moves both alike: the median of those ratios, the lowest and the highest."""
+            ratios = sorted(a["rps"] / b["rps"] for a, b in zip(rs, against))
+            return ratios[len(ratios) // 2], ratios[0], ratios[-1]
+
         cpu = open("/proc/cpuinfo").read()
         model = re.search(r"model name\s*:\s*(.*)", cpu)
         nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
         print(f"\nmediagate bench: {os.cpu_count()} cores ({model.group(1) if model else 'unknown CPU'}), {nginx_v}, "
               f"nginx 2 workers, wrk -t2 on the same cores, loopback, {args.rounds} interleaved rounds of {args.seconds} s, medians\n")
         if not args.direct_only:
-            print("| setup | file | conns | requests/s | p50 ms | p99 ms | non-2xx | vs plain | vs stub | CPU µs/response: nginx + mediagate + redis |")
+            print("| setup | file | conns | requests/s | p50 ms | p99 ms | non-2xx | vs plain | vs stub (lowest-highest round) | CPU µs/response: nginx + mediagate + redis |")
             print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for size in files if not args.direct_only else []:
             for conns in (8, 64):
-                base = median(results[("plain nginx static", size, conns)], "rps")
-                stub_rps = median(results[("auth_request to a no-op 204 stub", size, conns)], "rps")
+                plain_rs = results[("plain nginx static", size, conns)]
+                stub_rs = results[("auth_request to a no-op 204 stub", size, conns)]
                 for name in setups:
                     rs = results[(name, size, conns)]
-                    rps = median(rs, "rps")
                     c = (median(rs, "cpu_nginx"), median(rs, "cpu_mediagate"), median(rs, "cpu_redis"))
-                    print(f"| {name} | {size} | {conns} | {rps:,.0f} | {median(rs, 'p50'):.2f} | {median(rs, 'p99'):.2f} | "
-                          f"{max(x['non2xx'] for x in rs)} | {rps / base:.2f} | {rps / stub_rps:.2f} | "
+                    vs_stub = paired(rs, stub_rs)
+                    print(f"| {name} | {size} | {conns} | {median(rs, 'rps'):,.0f} | {median(rs, 'p50'):.2f} | {median(rs, 'p99'):.2f} | "
+                          f"{max(x['non2xx'] for x in rs)} | {paired(rs, plain_rs)[0]:.2f} | "
+                          f"{vs_stub[0]:.2f} ({vs_stub[1]:.2f}-{vs_stub[2]:.2f}) | "
                           f"{sum(c):.0f} = {c[0]:.0f} + {c[1]:.0f} + {c[2]:.0f} |")
         print()
         for mode, rs in direct.items():
