@@ -10,8 +10,9 @@
 //!
 //!     store_floor PORT REDIS_URL USER_TOKEN FILE_TOKEN SESSION_ID
 //!
-//! It refuses to start unless that lookup finds the user, the file and the session, so that
-//! Redis answers with the same records as for mediagate's own decision.
+//! It reads the keys under the default prefix (`store.prefix = "mediagate"`), and refuses to
+//! start unless that lookup finds the user, the file and the session, so that Redis answers
+//! with the same records as for mediagate's own decision.
 
 use std::rc::Rc;
 use std::sync::Arc;
