@@ -375,7 +375,7 @@ def main():
         plain = os.path.join(work, "plain")
         os.makedirs(plain)
         files = {"4k": os.urandom(4096), "1m": os.urandom(1 << 20)}
-        admin(adm, "PUT", "/v1/users/owner")
+        owner_token = admin(adm, "PUT", "/v1/users/owner")["user_token"]
         admin(adm, "PUT", "/v1/users/stranger")
         urls, uploaded = {}, {}
         for size, data in files.items():
@@ -412,12 +412,15 @@ def main():
         # The store floor: the same, plus the one Redis read of the owner's decision, made by
         # mediagate's own store code. Its distance from the HTTP floor is what asking Redis on
         # every request costs; mediagate's distance from it is the decision itself.
+        # It opens the store from the same settings as mediagate (`env`).
+        def store_floor_cmd(port):
+            return [STORE_FLOOR_BIN, str(port), owner_token, uploaded["4k"]["file_token"], owner.split("=", 1)[1]]
+
         store_floor = None
         if not args.embedded:
             store_floor_port = free_port()
-            utok, ftok = urls["4k"].split("/")[2:4]
-            store_floor = subprocess.Popen([STORE_FLOOR_BIN, str(store_floor_port), f"redis://127.0.0.1:{rport}/", utok, ftok,
-                                            owner.split("=", 1)[1]], stderr=open(os.path.join(work, "store_floor.log"), "w"))
+            store_floor = subprocess.Popen(store_floor_cmd(store_floor_port), env=env, cwd=work,
+                                           stderr=open(os.path.join(work, "store_floor.log"), "w"))
             procs.append(store_floor)
             wait_for(f"http://127.0.0.1:{store_floor_port}/auth")
 
@@ -560,8 +563,8 @@ def main():
         counted["the HTTP floor"] = instructions([FLOOR_BIN, str(fp)], env, work, fp, hdrs, f"http://127.0.0.1:{fp}/auth", "floor")
         if store_floor:
             fp = free_port()
-            counted["the store floor"] = instructions([STORE_FLOOR_BIN, str(fp)] + store_floor.args[2:], env, work, fp, hdrs,
-                                                      f"http://127.0.0.1:{fp}/auth", "store_floor")
+            counted["the store floor"] = instructions(store_floor_cmd(fp), env, work, fp, hdrs, f"http://127.0.0.1:{fp}/auth",
+                                                      "store_floor")
 
         # Scale: the same decision on a store of a thousand files and on one of a million (users
         # in the same proportion), each in a Redis and a mediagate of its own. The two are run in

@@ -1,18 +1,19 @@
-//! The store floor, for `make bench`: the HTTP floor (`http_floor.rs`) plus the one Redis
-//! round trip that every default-mode decision makes, and nothing else. Each request runs
-//! mediagate's own `Store::lookup` (the same per-thread connection, keys and reply decoding)
-//! for one fixed user token, file token and session, then answers a bare 200: no path or
-//! cookie is parsed, and there is no policy, audit event, metric or deadline.
+//! The store floor, for `make bench`: the HTTP floor (`http_floor.rs`) plus the one store
+//! round trip that every default-mode decision makes, and nothing else. The store is opened
+//! from mediagate's own settings (`mediagate.toml` and `MEDIAGATE__…`, as `mediagate serve`
+//! reads them, cached mode aside) by `store::open`, and each request runs its `lookup`
+//! through the same `dyn Store` as the auth listener, for one fixed user token, file token
+//! and session, then answers a bare 200: no path or cookie is parsed, and there is no policy,
+//! audit event, metric or deadline.
 //!
 //! Behind nginx it shows what any decision that asks Redis on every request costs on this
 //! stack before its own logic: its distance from the HTTP floor is the round trip, and
 //! mediagate's distance from it is the decision.
 //!
-//!     store_floor PORT REDIS_URL USER_TOKEN FILE_TOKEN SESSION_ID
+//!     store_floor PORT USER_TOKEN FILE_TOKEN SESSION_ID
 //!
-//! It reads the keys under the default prefix (`store.prefix = "mediagate"`), and refuses to
-//! start unless that lookup finds the user, the file and the session, so that Redis answers
-//! with the same records as for mediagate's own decision.
+//! It refuses to start unless that lookup finds the user, the file and the session, so that
+//! the store answers with the same records as for mediagate's own decision.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -20,8 +21,8 @@ use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::{Context, bail};
-use mediagate::store::Store;
-use mediagate::store::redis::RedisStore;
+use mediagate::config::Settings;
+use mediagate::store::{self, Lookup, Store, StoreError};
 use mediagate::tokens::{FileToken, SessionId, SessionKey, UserToken};
 
 #[global_allocator]
@@ -29,52 +30,45 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// The lookup every request repeats.
 struct Question {
-    store: RedisStore,
+    store: Arc<dyn Store>,
     user_token: UserToken,
     file_token: FileToken,
     session: SessionKey,
 }
 
-async fn ask(q: &Question) -> HttpResponse {
-    match q
-        .store
-        .lookup(&q.user_token, &q.file_token, Some(&q.session))
-        .await
-    {
-        Ok(_) => HttpResponse::Ok().finish(),
-        Err(_) => HttpResponse::ServiceUnavailable().finish(),
+impl Question {
+    async fn lookup(&self) -> Result<Lookup, StoreError> {
+        self.store
+            .lookup(&self.user_token, &self.file_token, Some(&self.session))
+            .await
     }
 }
 
 fn arg(n: usize, name: &str) -> anyhow::Result<String> {
     std::env::args().nth(n).with_context(|| {
-        format!(
-            "usage: store_floor PORT REDIS_URL USER_TOKEN FILE_TOKEN SESSION_ID (missing {name})"
-        )
+        format!("usage: store_floor PORT USER_TOKEN FILE_TOKEN SESSION_ID (missing {name})")
     })
 }
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let port: u16 = arg(1, "PORT")?.parse().context("PORT")?;
-    let store = RedisStore::new(
-        &arg(2, "REDIS_URL")?,
-        "mediagate",
-        Duration::from_secs(1),
-        None,
-    )?;
+    let settings = Settings::load(None, None)?;
+    let store = store::open(
+        &settings.store.url,
+        &settings.store.prefix,
+        Duration::from_millis(settings.store.timeout_ms),
+    )
+    .await?;
     let q = Question {
         store,
-        user_token: UserToken::parse(&arg(3, "USER_TOKEN")?).context("USER_TOKEN")?,
-        file_token: FileToken::parse(&arg(4, "FILE_TOKEN")?).context("FILE_TOKEN")?,
-        session: SessionId::parse(&arg(5, "SESSION_ID")?)
+        user_token: UserToken::parse(&arg(2, "USER_TOKEN")?).context("USER_TOKEN")?,
+        file_token: FileToken::parse(&arg(3, "FILE_TOKEN")?).context("FILE_TOKEN")?,
+        session: SessionId::parse(&arg(4, "SESSION_ID")?)
             .context("SESSION_ID")?
             .key(),
     };
-    let found = q
-        .store
-        .lookup(&q.user_token, &q.file_token, Some(&q.session))
-        .await?;
+    let found = q.lookup().await?;
     if found.user_of_token.is_none() || found.file.is_none() || found.session.is_none() {
         bail!("the user token, file token and session must all be in the store: {found:?}");
     }
@@ -87,7 +81,12 @@ async fn main() -> anyhow::Result<()> {
             "/auth",
             web::get().to(move || {
                 let q = Rc::clone(&q);
-                async move { ask(&q).await }
+                async move {
+                    match q.lookup().await {
+                        Ok(_) => HttpResponse::Ok().finish(),
+                        Err(_) => HttpResponse::ServiceUnavailable().finish(),
+                    }
+                }
             }),
         )
     })
