@@ -1,10 +1,15 @@
-//! The `Content-Disposition` and the safety headers nginx sends with a file.
+//! How a file is presented: the `Content-Type`, `Content-Disposition` and sandbox nginx sends.
 //!
 //! Users upload the files, so a file can be HTML, SVG or script that would run on the site's
-//! origin if a browser rendered it inline. Such types are always sent as attachments and under
-//! `Content-Security-Policy: sandbox`; everything gets `nosniff` from the nginx snippet.
+//! origin if a browser rendered it or loaded it as a script. The rule is an allowlist: only
+//! passive types (raster images, audio, video, PDF, plain text) may be inline; everything else
+//! is an attachment under `Content-Security-Policy: sandbox`; and a type a browser runs when a
+//! page loads it (JavaScript, CSS) is sent as `text/plain`, whatever was recorded. Every file
+//! also gets `nosniff` from the nginx snippet, which is what makes `text/plain` safe.
 
 use serde::{Deserialize, Serialize};
+
+use crate::media_type::MediaType;
 
 /// How the browser should present a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -23,65 +28,113 @@ impl DispositionKind {
     }
 }
 
-/// The `type/subtype` of a content type, lower-cased, without parameters.
-pub fn essence(content_type: &str) -> String {
-    essence_as_sent(content_type).to_ascii_lowercase()
+/// How browsers treat a type, which decides how nginx sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Shown by the browser itself, never run: may be inline.
+    Passive,
+    /// Run or applied to a page when loaded as a subresource (`<script src>`, a worker, a
+    /// stylesheet). Sent as `text/plain`, which nosniff keeps from being run, whatever was
+    /// recorded: `attachment` and `sandbox` do not stop `<script src="/media/…">` on the site's
+    /// own origin.
+    Script,
+    /// Everything else, HTML, SVG and XML included: an attachment, under `sandbox`.
+    Other,
 }
 
-/// The `type/subtype` of a content type without parameters, in the case it was sent.
-fn essence_as_sent(content_type: &str) -> &str {
-    content_type.split(';').next().unwrap_or("").trim()
-}
-
-/// Content types a browser may execute or render as a document on our origin.
-pub fn is_active_content(content_type: &str) -> bool {
-    // Compared without lower-casing into a new string: this runs on every allowed read.
-    let essence = essence_as_sent(content_type);
-    ACTIVE_TYPES.iter().any(|t| essence.eq_ignore_ascii_case(t))
-        || essence
-            .len()
-            .checked_sub(4)
-            .is_some_and(|at| essence.as_bytes()[at..].eq_ignore_ascii_case(b"+xml"))
-        || essence.is_empty()
-}
-
-const ACTIVE_TYPES: [&str; 15] = [
-    "text/html",
-    "application/xhtml+xml",
-    "image/svg+xml",
-    "text/xml",
-    "application/xml",
-    "text/xsl",
-    "application/xslt+xml",
-    "text/javascript",
-    "application/javascript",
-    "application/x-javascript",
-    "application/ecmascript",
-    "text/ecmascript",
-    "application/x-shockwave-flash",
-    "text/cache-manifest",
-    "application/wasm",
+/// The passive types: raster images, audio, video, PDF and plain text. An allowlist, so a type
+/// nobody thought of is an attachment.
+const PASSIVE: [&str; 15] = [
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+    "image/apng",
+    "image/bmp",
+    "image/x-icon",
+    "image/vnd.microsoft.icon",
+    "image/tiff",
+    "image/heic",
+    "image/heif",
+    "image/jxl",
+    "application/pdf",
+    "text/plain",
 ];
 
-/// The disposition a new file gets: inline for passive types, attachment for active ones.
-pub fn default_for(content_type: &str) -> DispositionKind {
-    if is_active_content(content_type) {
-        DispositionKind::Attachment
+/// Every JavaScript MIME type essence of the WHATWG MIME Sniffing standard, and CSS.
+const SCRIPT: [&str; 17] = [
+    "application/ecmascript",
+    "application/javascript",
+    "application/x-ecmascript",
+    "application/x-javascript",
+    "text/ecmascript",
+    "text/javascript",
+    "text/javascript1.0",
+    "text/javascript1.1",
+    "text/javascript1.2",
+    "text/javascript1.3",
+    "text/javascript1.4",
+    "text/javascript1.5",
+    "text/jscript",
+    "text/livescript",
+    "text/x-ecmascript",
+    "text/x-javascript",
+    "text/css",
+];
+
+fn class(t: &MediaType) -> Class {
+    let essence = t.essence();
+    if SCRIPT.contains(&essence) {
+        Class::Script
+    } else if PASSIVE.contains(&essence) || matches!(t.kind(), "audio" | "video") {
+        Class::Passive
     } else {
-        DispositionKind::Inline
+        Class::Other
     }
 }
 
-/// The disposition actually sent, and whether the file is sandboxed: active content is never
-/// inline, whatever was requested, and always gets `Content-Security-Policy: sandbox`.
-pub fn effective(kind: DispositionKind, content_type: &str) -> (DispositionKind, bool) {
-    let active = is_active_content(content_type);
-    let kind = if active {
-        DispositionKind::Attachment
-    } else {
-        kind
-    };
-    (kind, active)
+/// The disposition a new file gets: inline for passive types, attachment for the rest.
+pub fn default_for(content_type: &MediaType) -> DispositionKind {
+    match class(content_type) {
+        Class::Passive => DispositionKind::Inline,
+        Class::Script | Class::Other => DispositionKind::Attachment,
+    }
+}
+
+/// What nginx sends with a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presentation {
+    /// The `Content-Type`: the recorded type, rebuilt, or `text/plain` for a script type.
+    pub content_type: String,
+    /// Inline only for passive types, and only when the file's disposition says so.
+    pub kind: DispositionKind,
+    /// Whether `Content-Security-Policy: sandbox` goes with it.
+    pub sandbox: bool,
+}
+
+/// How a file with the `recorded` type and disposition is sent. The recorded type is parsed
+/// again, so a record written before types were rebuilt at upload (or tampered with) is sent as
+/// `application/octet-stream` unless it parses, and never as anything but a rebuilt type.
+pub fn present(recorded: &str, disposition: DispositionKind) -> Presentation {
+    let t = MediaType::parse(recorded).unwrap_or_else(|_| MediaType::octet_stream());
+    match class(&t) {
+        Class::Passive => Presentation {
+            content_type: t.to_string(),
+            kind: disposition,
+            sandbox: false,
+        },
+        Class::Script => Presentation {
+            content_type: t.with_essence("text/plain").to_string(),
+            kind: DispositionKind::Attachment,
+            sandbox: true,
+        },
+        Class::Other => Presentation {
+            content_type: t.to_string(),
+            kind: DispositionKind::Attachment,
+            sandbox: true,
+        },
+    }
 }
 
 /// RFC 5987 `attr-char`: what may stand unencoded in `filename*`.
@@ -138,33 +191,82 @@ mod tests {
         );
     }
 
+    fn shown(recorded: &str, d: DispositionKind) -> (String, DispositionKind, bool) {
+        let p = present(recorded, d);
+        (p.content_type, p.kind, p.sandbox)
+    }
+
     #[test]
-    fn active_types_are_attachments() {
+    fn only_passive_types_are_inline() {
+        use DispositionKind::{Attachment, Inline};
+        for t in [
+            "image/png",
+            "IMAGE/JPEG",
+            "video/mp4",
+            "audio/ogg",
+            "application/pdf",
+            "text/plain; charset=utf-8",
+        ] {
+            let (sent, kind, sandbox) = shown(t, Inline);
+            assert_eq!((kind, sandbox), (Inline, false), "{t}");
+            assert_eq!(sent, MediaType::parse(t).unwrap().to_string());
+            assert_eq!(default_for(&MediaType::parse(t).unwrap()), Inline, "{t}");
+            assert_eq!(shown(t, Attachment).1, Attachment, "{t}");
+        }
         for t in [
             "text/html; charset=utf-8",
             "image/svg+xml",
             "application/xml",
-            "TEXT/HTML",
-            "Application/Atom+XML; q=1",
-            " text/html ",
-            "",
+            "application/atom+xml",
+            "multipart/x-mixed-replace",
+            "application/json",
+            "application/octet-stream",
+            "image/x-unknown",
+            "application/wasm",
         ] {
-            assert!(is_active_content(t), "{t}");
+            let (sent, kind, sandbox) = shown(t, Inline);
+            assert_eq!((kind, sandbox), (Attachment, true), "{t}");
+            assert_eq!(sent, MediaType::parse(t).unwrap().to_string());
             assert_eq!(
-                effective(DispositionKind::Inline, t),
-                (DispositionKind::Attachment, true)
+                default_for(&MediaType::parse(t).unwrap()),
+                Attachment,
+                "{t}"
             );
         }
+    }
+
+    #[test]
+    fn script_types_are_sent_as_plain_text() {
+        for t in SCRIPT {
+            assert_eq!(
+                shown(t, DispositionKind::Inline),
+                ("text/plain".into(), DispositionKind::Attachment, true),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            shown("Text/JavaScript; charset=UTF-8", DispositionKind::Inline).0,
+            "text/plain; charset=utf-8"
+        );
+    }
+
+    #[test]
+    fn a_record_that_does_not_parse_is_an_octet_stream_attachment() {
         for t in [
-            "image/png",
-            "text/plain",
-            "video/mp4",
-            "xml",
-            "é+xm",
-            "text/htmlx",
+            r#"text/plain; a="\"; b=",text/html;c=""#,
+            "",
+            "text/html, image/png",
+            &"x".repeat(6000),
         ] {
-            assert!(!is_active_content(t), "{t}");
-            assert_eq!(default_for(t), DispositionKind::Inline);
+            assert_eq!(
+                shown(t, DispositionKind::Inline),
+                (
+                    "application/octet-stream".into(),
+                    DispositionKind::Attachment,
+                    true
+                ),
+                "{t}"
+            );
         }
     }
 
@@ -177,15 +279,30 @@ mod tests {
             prop_assert_eq!(v.matches('"').count(), 2);
         }
 
+        /// Whatever was recorded, what nginx sends is a type mediagate built; it is inline only
+        /// when passive, never a type a browser runs, and sandboxed whenever it is not inline.
         #[test]
-        fn activeness_ignores_case_and_parameters(t in "[a-zA-Z+/é ]{0,24}", p in "[ -~]{0,12}") {
-            let active = is_active_content(&t);
-            prop_assert_eq!(is_active_content(&t.to_uppercase()), active);
-            prop_assert_eq!(is_active_content(&format!("{t};{p}")), active);
-            prop_assert_eq!(active, {
-                let e = essence(&t);
-                e.is_empty() || e.ends_with("+xml") || ACTIVE_TYPES.contains(&e.as_str())
-            });
+        fn nothing_recorded_is_sent_runnable_or_inline_unless_passive(
+            recorded in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..80)
+                    .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+                "(text|image|application|audio|video|multipart)/[a-zA-Z0-9.+-]{1,20}( ?; ?[a-z]{1,8}=[a-zA-Z0-9-]{1,10})?",
+                proptest::sample::select(SCRIPT.to_vec()).prop_map(str::to_owned),
+                proptest::sample::select(PASSIVE.to_vec()).prop_map(str::to_owned),
+            ],
+            inline in any::<bool>(),
+        ) {
+            let asked = if inline { DispositionKind::Inline } else { DispositionKind::Attachment };
+            let p = present(&recorded, asked);
+            let sent = MediaType::parse(&p.content_type).expect("sent types parse");
+            prop_assert_eq!(sent.to_string(), p.content_type.clone());
+            prop_assert!(!SCRIPT.contains(&sent.essence()));
+            if p.kind == DispositionKind::Inline {
+                prop_assert_eq!(class(&sent), Class::Passive);
+                prop_assert!(!p.sandbox);
+            } else {
+                prop_assert!(p.sandbox || class(&sent) == Class::Passive);
+            }
         }
     }
 }

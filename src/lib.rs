@@ -13,7 +13,8 @@
 //! * `sessions`: who is asking (native sessions, the app's own Redis sessions, JWTs).
 //! * `store`: the `Store` trait, its Redis and embedded implementations, and migrations.
 //! * `storage`: file bytes on disk, written atomically.
-//! * `filenames`, `disposition`: what a file may be called and how it is presented.
+//! * `filenames`, `media_type`, `disposition`: what a file may be called, the one form of its
+//!   type, and how it is presented.
 //! * `nginx`: renders the nginx snippets in `nginx/`.
 //! * `links`: signed, expiring share links.
 //! * `decision_cache`: how long nginx may reuse an allow, when its decision cache is on.
@@ -28,6 +29,7 @@ pub mod disposition;
 pub mod error;
 pub mod filenames;
 pub mod links;
+pub mod media_type;
 pub mod metrics;
 pub mod nginx;
 pub mod openapi;

@@ -7,7 +7,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -15,6 +14,7 @@ use crate::disposition::{self, DispositionKind};
 use crate::error::{AdminError, ErrorBody};
 use crate::filenames;
 use crate::links::LinkKeys;
+use crate::media_type::{self, MediaType};
 use crate::paths::StoragePath;
 use crate::state::{Schema, Shared, event};
 use crate::storage::{Storage, UploadError};
@@ -377,32 +377,31 @@ pub struct UploadBody {
 }
 
 /// The file's type: the request's `Content-Type`, or a guess from the name when the client
-/// sent none or `application/octet-stream`. Parsed, so it is safe to hand to nginx as a header.
-fn content_type(req: &HttpRequest, filename: &str) -> Result<String, AdminError> {
-    let sent = req.headers().get("content-type").map(|v| {
-        v.to_str()
-            .ok()
-            .and_then(|s| s.parse::<mime_guess::mime::Mime>().ok())
-            .ok_or_else(|| {
-                AdminError::InvalidInput("Content-Type is not a valid media type".into())
-            })
-    });
-    let mime = match sent.transpose()? {
-        Some(m) if m != mime_guess::mime::APPLICATION_OCTET_STREAM => m,
-        _ => mime_guess::from_path(filename).first_or_octet_stream(),
+/// sent none or `application/octet-stream`. Always rebuilt by [`MediaType::parse`], so what is
+/// stored (and later sent by nginx) is never the client's text.
+fn content_type(req: &HttpRequest, filename: &str) -> Result<MediaType, AdminError> {
+    let invalid = |why: String| AdminError::InvalidInput(format!("Content-Type {why}"));
+    let sent = match req.headers().get("content-type") {
+        None => None,
+        Some(v) => {
+            let text = v
+                .to_str()
+                .map_err(|_| invalid(media_type::MediaTypeError::Forbidden.to_string()))?;
+            Some(MediaType::parse(text).map_err(|e| invalid(e.to_string()))?)
+        }
     };
-    Ok(mime.to_string())
+    match sent {
+        Some(t) if t.essence() != "application/octet-stream" => Ok(t),
+        _ => Ok(mime_guess::from_path(filename)
+            .first()
+            .and_then(|m| MediaType::parse(m.as_ref()).ok())
+            .unwrap_or_else(MediaType::octet_stream)),
+    }
 }
 
-/// `image/png` matches `image/png` and `image/*`; parameters are ignored.
-fn type_allowed(allowed: &[String], content_type: &str) -> bool {
-    let essence = disposition::essence(content_type);
-    let major = essence.split('/').next().unwrap_or("");
-    allowed.is_empty()
-        || allowed.iter().any(|a| {
-            let a = a.to_ascii_lowercase();
-            a == essence || a.strip_suffix("/*") == Some(major)
-        })
+/// `image/png` matches `image/png` and `image/*`; an empty list accepts every type.
+fn type_allowed(allowed: &[String], content_type: &MediaType) -> bool {
+    allowed.is_empty() || allowed.iter().any(|a| content_type.matches(a))
 }
 
 /// Upload a file: the raw request body, streamed to disk.
@@ -514,7 +513,8 @@ pub struct FileBody {
     size: u64,
     content_type: String,
     visibility: Visibility,
-    /// As stored; active content (HTML, SVG, XML, script) is always sent as an attachment.
+    /// As stored; only passive types (raster images, audio, video, PDF, plain text) are ever
+    /// sent inline, whatever this says.
     disposition: DispositionKind,
     /// Users the file is shared with.
     grants: Vec<String>,
@@ -1081,10 +1081,11 @@ mod tests {
     #[test]
     fn allowed_types_match_exactly_or_by_family() {
         let allowed = vec!["image/*".to_owned(), "application/pdf".to_owned()];
-        assert!(type_allowed(&allowed, "image/png"));
-        assert!(type_allowed(&allowed, "application/pdf; charset=x"));
-        assert!(!type_allowed(&allowed, "text/html"));
-        assert!(!type_allowed(&allowed, "imagex/png"));
-        assert!(type_allowed(&[], "text/html"));
+        let t = |s: &str| MediaType::parse(s).unwrap();
+        assert!(type_allowed(&allowed, &t("image/png")));
+        assert!(type_allowed(&allowed, &t("application/pdf; charset=x")));
+        assert!(!type_allowed(&allowed, &t("text/html")));
+        assert!(!type_allowed(&allowed, &t("imagex/png")));
+        assert!(type_allowed(&[], &t("text/html")));
     }
 }

@@ -79,15 +79,15 @@ const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method
 const X_ORIGINAL_REMOTE_ADDR: HeaderName = HeaderName::from_static("x-original-remote-addr");
 
 fn allow(file: &FileRecord) -> HttpResponse {
-    let (kind, sandbox) = disposition::effective(file.disposition, &file.content_type);
+    let shown = disposition::present(&file.content_type, file.disposition);
     let mut r = HttpResponse::Ok();
     r.insert_header((X_MEDIA_PATH, file.storage_path.as_str()))
         .insert_header((
             X_MEDIA_DISPOSITION,
-            disposition::header_value(kind, &file.filename),
+            disposition::header_value(shown.kind, &file.filename),
         ))
-        .insert_header((X_MEDIA_TYPE, file.content_type.as_str()));
-    if sandbox {
+        .insert_header((X_MEDIA_TYPE, shown.content_type));
+    if shown.sandbox {
         r.insert_header((X_MEDIA_CSP, "sandbox"));
     }
     r.finish()

@@ -258,33 +258,6 @@ mod a_regex_location_cannot_shadow_the_media_prefix {
     }
 }
 
-on_every_store!(active_content_is_an_attachment_under_a_sandbox, |s| {
-    s.user("alice");
-    let alice = s.session("alice", 600, &[]);
-    for (name, ty) in [
-        ("page.html", "text/html"),
-        ("logo.svg", "image/svg+xml"),
-        ("x.xml", "application/xml"),
-    ] {
-        let up = s.upload("alice", name, ty, b"<svg onload=alert(1)></svg>");
-        let r = s.get(up["url"].as_str().unwrap(), Some(&alice));
-        assert_eq!(r.status, 200);
-        assert!(
-            r.header("Content-Disposition")
-                .unwrap()
-                .starts_with("attachment;"),
-            "{name}"
-        );
-        assert_eq!(
-            r.header("Content-Security-Policy"),
-            Some("sandbox"),
-            "{name}"
-        );
-        assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
-        assert_eq!(r.header("Content-Type"), Some(ty));
-    }
-});
-
 on_every_store!(unicode_filenames_round_trip, |s| {
     s.user("alice");
     let alice = s.session("alice", 600, &[]);

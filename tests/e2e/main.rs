@@ -33,6 +33,7 @@ mod audit;
 mod cached;
 mod chart;
 mod cli;
+mod content_types;
 mod decision_cache;
 mod faults;
 mod gate;
