@@ -3,7 +3,7 @@
 //! Verification is jsonwebtoken's. The configured algorithms must share one key type, so an
 //! HS token can never be checked with an RSA public key as its secret (algorithm confusion),
 //! and `none` is not an algorithm here at all. `exp` is required, `nbf` checked, both with a
-//! small leeway; `iss` and `aud` when configured.
+//! small leeway; `iss` and `aud` are required and checked when configured.
 
 use actix_web::HttpRequest;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -111,7 +111,16 @@ impl JwtSource {
         validation.algorithms = parsed.iter().map(|(a, _)| *a).collect();
         validation.leeway = *leeway_secs;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        // A configured check makes its claim required: jsonwebtoken checks `iss` and `aud` only
+        // when the token has them, so a token without them would otherwise pass both checks.
+        let mut required = vec!["exp"];
+        if issuer.is_some() {
+            required.push("iss");
+        }
+        if audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         match issuer {
             Some(i) => validation.set_issuer(&[i]),
             None => validation.iss = None,
@@ -184,5 +193,67 @@ trait KindName {
 impl KindName for jsonwebtoken::errors::Error {
     fn kind_name(&self) -> String {
         format!("{:?}", self.kind()).chars().take(40).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+
+    const KEY: &str = "a-jwt-secret-of-at-least-32-characters";
+
+    fn source(issuer: Option<&str>, audience: Option<&str>) -> JwtSource {
+        JwtSource::new(&SourceSettings::Jwt {
+            cookie: None,
+            algorithms: vec!["HS256".into()],
+            secret: Some(KEY.to_owned().into()),
+            public_key_file: None,
+            user_claim: "sub".into(),
+            roles_claim: None,
+            issuer: issuer.map(str::to_owned),
+            audience: audience.map(str::to_owned),
+            leeway_secs: 10,
+        })
+        .unwrap()
+    }
+
+    fn token(claims: serde_json::Value) -> String {
+        let mut claims = claims;
+        claims["sub"] = "alice".into();
+        claims["exp"] = (crate::clock::now() + 600).into();
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(KEY.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_configured_issuer_or_audience_is_required() {
+        let s = source(Some("tests"), Some("mediagate"));
+        let both = serde_json::json!({"iss": "tests", "aud": "mediagate"});
+        assert!(s.verify(&token(both)).is_some());
+        for claims in [
+            serde_json::json!({}),
+            serde_json::json!({"iss": "tests"}),
+            serde_json::json!({"aud": "mediagate"}),
+            serde_json::json!({"iss": "evil", "aud": "mediagate"}),
+            serde_json::json!({"iss": "tests", "aud": "other"}),
+        ] {
+            assert!(s.verify(&token(claims.clone())).is_none(), "{claims}");
+        }
+        // Unconfigured checks ask for nothing.
+        assert!(
+            source(None, None)
+                .verify(&token(serde_json::json!({})))
+                .is_some()
+        );
+        assert!(
+            source(Some("tests"), None)
+                .verify(&token(serde_json::json!({"iss": "tests"})))
+                .is_some()
+        );
     }
 }

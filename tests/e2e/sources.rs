@@ -259,6 +259,24 @@ fn jwt_hs256_from_pyjwt() {
         "mediagate",
     ]);
     assert_eq!(bearer(&s, &alice_url, &wrong_iss), 401);
+    // A configured issuer or audience is required: a token without the claim is refused.
+    let no_iss = jwt(&[
+        "--alg",
+        "HS256",
+        "--key",
+        JWT_SECRET,
+        "--sub",
+        "alice",
+        "--aud",
+        "mediagate",
+    ]);
+    assert_eq!(bearer(&s, &alice_url, &no_iss), 401);
+    let no_aud = jwt(&[
+        "--alg", "HS256", "--key", JWT_SECRET, "--sub", "alice", "--iss", "tests",
+    ]);
+    assert_eq!(bearer(&s, &alice_url, &no_aud), 401);
+    let neither = jwt(&["--alg", "HS256", "--key", JWT_SECRET, "--sub", "alice"]);
+    assert_eq!(bearer(&s, &alice_url, &neither), 401);
     let other_key = jwt(&[
         "--alg",
         "HS256",
