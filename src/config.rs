@@ -340,6 +340,12 @@ impl Settings {
         {
             problems.push("links.secret: every link key must be at least 32 characters".into());
         }
+        if self.links.secret.is_none() && !self.links.old_secrets.is_empty() {
+            problems.push(
+                "links.old_secrets: set links.secret too; without it links are off, and old keys would still open links"
+                    .into(),
+            );
+        }
         if self.links.max_ttl_secs == 0 {
             problems.push("links.max_ttl_secs: must be positive".into());
         }
@@ -493,6 +499,10 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.contains("nginx.decision_cache_secs"), "{e}");
+        let e = load(&[("MEDIAGATE__LINKS__OLD_SECRETS", &"k".repeat(32))])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("links.old_secrets: set links.secret too"), "{e}");
         let s = load(&[("MEDIAGATE__NGINX__DECISION_CACHE_SECS", "60")]).unwrap();
         assert_eq!(s.nginx.decision_cache_secs, 60);
     }

@@ -103,6 +103,10 @@ impl LinkKeys {
         if !mentions_link {
             return LinkCheck::Absent;
         }
+        // Links are off without a current key, old keys or not: every link is refused.
+        let Some(current) = &self.current else {
+            return LinkCheck::Invalid;
+        };
         let Some((exp, sig)) = parse_query(query) else {
             return LinkCheck::Invalid;
         };
@@ -118,7 +122,7 @@ impl LinkKeys {
             &path.filename,
             exp,
         );
-        let valid = self.current.iter().chain(&self.old).any(|key| {
+        let valid = std::iter::once(current).chain(&self.old).any(|key| {
             let mut m = mac(key);
             m.update(&msg);
             m.verify_slice(&sig).is_ok()
@@ -220,6 +224,10 @@ mod tests {
             LinkCheck::Valid { expires_at: 1000 }
         );
         assert_ne!(signed(&rotated, 1000), q);
+        // Links off (no current key): old keys open nothing.
+        let off = LinkKeys::new(None, vec![SecretString::from("k".repeat(32))]);
+        assert!(!off.enabled());
+        assert_eq!(off.check(&path(Some(q), "a.txt"), 0), LinkCheck::Invalid);
     }
 
     #[test]

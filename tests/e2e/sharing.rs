@@ -243,6 +243,49 @@ fn links_are_off_without_a_key() {
     assert_eq!(r.json()["error"]["code"], "links_disabled");
 }
 
+/// Old keys verify only beside a current one: links off means every link is refused, so a
+/// configuration with old keys alone is refused at start, and a link made while links were on
+/// no longer opens once they are off.
+#[test]
+fn old_link_keys_alone_open_nothing() {
+    let mut s = link_stack(
+        StoreKind::Embedded,
+        &[("MEDIAGATE__LINKS__SECRET", LINK_KEY)],
+    );
+    let f = fixture(&s);
+    let id = file_id(&f);
+    let link = s
+        .admin_json(
+            "POST",
+            &format!("/v1/files/{id}/links"),
+            json!({"ttl_seconds": 600}),
+        )
+        .json()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.get(&link, None).status, 200);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mediagate"))
+        .arg("serve")
+        .env_clear()
+        .env("MEDIAGATE__LINKS__OLD_SECRETS", LINK_KEY)
+        .env("MEDIAGATE__SERVER__AUTH_LISTEN", "127.0.0.1:0")
+        .env("MEDIAGATE__SERVER__ADMIN_LISTEN", "127.0.0.1:0")
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("links.old_secrets: set links.secret too"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    s.app
+        .restart_with(vec![("MEDIAGATE__LINKS__SECRET".into(), String::new())]);
+    assert_eq!(s.get(&link, None).status, 403, "{}", s.logs());
+}
+
 #[test]
 fn upload_types_outside_the_allowed_list_get_415_and_leave_nothing() {
     let env = vec![(
