@@ -34,12 +34,39 @@ impl Outcome {
     }
 }
 
+/// Why a request was refused before it named a file: the `reason` label of
+/// `mediagate_refused_total`. Such refusals are counted, not audited, so that no amount of
+/// junk traffic pushes real events out of the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not a path of the one accepted form (or not visible ASCII).
+    BadPath = 0,
+    /// Not GET or HEAD.
+    Method = 1,
+    /// Tokens and name that name no file.
+    UnknownFile = 2,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 3] = [Refusal::BadPath, Refusal::Method, Refusal::UnknownFile];
+
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::BadPath => "bad_path",
+            Refusal::Method => "method",
+            Refusal::UnknownFile => "unknown_file",
+        }
+    }
+}
+
 /// Every metric mediagate exports.
 pub struct Metrics {
     registry: Registry,
     /// One counter per [`Outcome`], looked up once: finding a labelled counter hashes its
     /// label and takes a lock, which cost a decision more than counting it.
     decisions: [IntCounter; 4],
+    /// One counter per [`Refusal`], for the same reason.
+    refused: [IntCounter; 3],
     pub decision_seconds: Histogram,
     pub store_errors: IntCounter,
     /// `route` (pattern) and `status`.
@@ -87,7 +114,15 @@ impl Metrics {
             "mediagate_audit_write_errors_total",
             "Batches of audit events the store refused.",
         )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "mediagate_refused_total",
+                "Requests refused (403) before they named a file, by reason; not in the audit log.",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(decisions.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
         registry.register(Box::new(decision_seconds.clone()))?;
         registry.register(Box::new(store_errors.clone()))?;
         registry.register(Box::new(admin_calls.clone()))?;
@@ -95,9 +130,11 @@ impl Metrics {
         registry.register(Box::new(audit_write_errors.clone()))?;
         // Every outcome appears from the start, so a rate() over it is defined.
         let decisions = Outcome::ALL.map(|o| decisions.with_label_values(&[o.label()]));
+        let refused = Refusal::ALL.map(|r| refused.with_label_values(&[r.label()]));
         Ok(Self {
             registry,
             decisions,
+            refused,
             decision_seconds,
             store_errors,
             admin_calls,
@@ -109,6 +146,11 @@ impl Metrics {
     /// Counts one decision.
     pub fn decided(&self, outcome: Outcome) {
         self.decisions[outcome as usize].inc();
+    }
+
+    /// Counts one refusal (the decision itself is counted by [`Metrics::decided`]).
+    pub fn refused(&self, why: Refusal) {
+        self.refused[why as usize].inc();
     }
 
     /// The text exposition format.
@@ -134,7 +176,12 @@ mod tests {
         m.decided(Outcome::Unauthorized);
         m.decided(Outcome::Unauthorized);
         m.decided(Outcome::Unavailable);
+        m.refused(Refusal::UnknownFile);
         let text = m.render();
+        for (reason, n) in [("bad_path", 0), ("method", 0), ("unknown_file", 1)] {
+            let line = format!("mediagate_refused_total{{reason=\"{reason}\"}} {n}\n");
+            assert!(text.contains(&line), "{line:?} in\n{text}");
+        }
         for (outcome, n) in [
             ("allow", 0),
             ("unauthorized", 2),

@@ -985,7 +985,7 @@ fn rfc3339_ms(ms: i64) -> String {
 
 /// Audit events, oldest first.
 #[utoipa::path(get, path = "/v1/events", tag = "audit",
-    params(("after" = Option<String>, Query, description = "The `next` of the previous page", pattern = r"^[0-9]{1,19}-[0-9]{1,19}$"),
+    params(("after" = Option<String>, Query, description = "The `next` of the previous page", pattern = r"^[0-9]{1,19}-[0-9]{1,19}(\.[0-9]{1,19}-[0-9]{1,19})?$"),
         ("limit" = Option<usize>, Query, description = "Default 100", minimum = 1, maximum = 1000)),
     responses((status = 200, body = EventsBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn events(

@@ -18,7 +18,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::decision_cache;
 use crate::disposition;
 use crate::links::{LinkCheck, LinkKeys};
-use crate::metrics::Outcome;
+use crate::metrics::{Outcome, Refusal};
 use crate::paths::MediaPath;
 use crate::policy::{self, Decision, DenyReason, Policy};
 use crate::sessions::{Caller, Sources};
@@ -175,29 +175,32 @@ async fn check(req: HttpRequest, shared: &Shared, config: &AuthConfig) -> HttpRe
     response
 }
 
-/// Records a read, decided at `at_ms`, in the audit log.
+/// Records a read of a real file, decided at `at_ms`, in the audit log; a refusal that named
+/// no file is only counted (see [`Refusal`]).
 fn audit(
     at_ms: i64,
     shared: &Shared,
     req: &HttpRequest,
-    lookup: Option<&Lookup>,
+    lookup: &Lookup,
     caller: Option<&Caller>,
     decision: &Decision<'_>,
     get: bool,
 ) {
-    let session_user = caller.map(|c| &c.user_id);
     let (file, allowed) = match decision {
-        Decision::Allow(f) => (Some(&f.file_id), true),
-        _ => (
-            lookup.and_then(|l| l.file.as_ref()).map(|f| &f.file_id),
-            false,
-        ),
+        Decision::Allow(f) => (&f.file_id, true),
+        Decision::Forbidden(DenyReason::UnknownFile) => {
+            return shared.metrics.refused(Refusal::UnknownFile);
+        }
+        _ => match &lookup.file {
+            Some(f) => (&f.file_id, false),
+            None => return shared.metrics.refused(Refusal::UnknownFile),
+        },
     };
     let mut e = event_at(
         at_ms,
         EventKind::Read,
-        session_user,
-        file,
+        caller.map(|c| &c.user_id),
+        Some(file),
         Some(if allowed {
             EventDecision::Allow
         } else {
@@ -209,6 +212,12 @@ fn audit(
     shared.audit.record(e);
 }
 
+/// A refusal before the path named a file: counted, not audited.
+fn refuse(shared: &Shared, why: Refusal, reason: DenyReason) -> (HttpResponse, Outcome) {
+    shared.metrics.refused(why);
+    respond(&Decision::Forbidden(reason))
+}
+
 /// The decision and its outcome for metrics.
 async fn decide(
     req: &HttpRequest,
@@ -216,28 +225,30 @@ async fn decide(
     config: &AuthConfig,
     deadline: Instant,
 ) -> (HttpResponse, Outcome) {
-    let Some(uri) = header(req, X_ORIGINAL_URI) else {
+    // A header that is present but not visible ASCII (a raw byte nginx passed on) is a bad
+    // path, not a missing header: only a missing one means the snippet is not in use.
+    let Some(uri) = req.headers().get(X_ORIGINAL_URI) else {
         if let Some(held) = NO_URI_WARNING.allow() {
             tracing::warn!(
                 suppressed = held,
                 "Subrequest without X-Original-URI: the nginx snippet is not in use; denying."
             );
         }
-        return respond(&Decision::Forbidden(DenyReason::BadPath));
+        return refuse(shared, Refusal::BadPath, DenyReason::BadPath);
     };
     let method = header(req, X_ORIGINAL_METHOD);
     if !matches!(method, Some("GET" | "HEAD")) {
-        let d = Decision::Forbidden(DenyReason::Method);
-        audit(crate::clock::now_ms(), shared, req, None, None, &d, false);
-        return respond(&d);
+        return refuse(shared, Refusal::Method, DenyReason::Method);
     }
-    let path = match MediaPath::parse(uri, &config.media_prefix) {
+    let path = match uri
+        .to_str()
+        .map_err(|_| crate::paths::PathError::Byte)
+        .and_then(|uri| MediaPath::parse(uri, &config.media_prefix))
+    {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(reason = %e, "Refused malformed media path.");
-            let d = Decision::Forbidden(DenyReason::BadPath);
-            audit(crate::clock::now_ms(), shared, req, None, None, &d, false);
-            return respond(&d);
+            return refuse(shared, Refusal::BadPath, DenyReason::BadPath);
         }
     };
     if !shared.schema.is_current() {
@@ -335,7 +346,7 @@ async fn decide(
         now_ms,
         shared,
         req,
-        Some(&lookup),
+        &lookup,
         caller.as_ref(),
         &decision,
         method == Some("GET"),

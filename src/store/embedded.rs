@@ -17,8 +17,8 @@ use redb::{
 
 use super::migrate;
 use super::{
-    DeletedUser, Event, FileChange, FileRecord, Lookup, SessionRecord, Store, StoreError,
-    StoredEvent, UserRecord, Written, decode, encode,
+    AuditLog, DeletedUser, Event, FileChange, FileRecord, Logged, Lookup, Position, SessionRecord,
+    Store, StoreError, UserRecord, Written, decode, encode,
 };
 use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 
@@ -34,7 +34,16 @@ const USER_SESSIONS: MultimapTableDefinition<&str, &str> = MultimapTableDefiniti
 
 const USER_GRANTS: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("ugrants");
 const DOWNLOADS: TableDefinition<&str, u64> = TableDefinition::new("downloads");
+/// The audit log's halves (see `store::audit_log`): reads keep the table the whole log had.
 const EVENTS: TableDefinition<u64, &str> = TableDefinition::new("events");
+const CHANGES: TableDefinition<u64, &str> = TableDefinition::new("changes");
+
+fn audit_table(log: AuditLog) -> TableDefinition<'static, u64, &'static str> {
+    match log {
+        AuditLog::Reads => EVENTS,
+        AuditLog::Changes => CHANGES,
+    }
+}
 
 const SCHEMA_KEY: &str = "schema_version";
 
@@ -578,23 +587,32 @@ impl Store for EmbeddedStore {
         }
         let events = events.to_vec();
         self.write(move |txn| {
-            let mut table = txn.open_table(EVENTS).map_err(err)?;
-            let mut next = table
-                .last()
-                .map_err(err)?
-                .map(|(k, _)| k.value() + 1)
-                .unwrap_or(1);
-            for e in &events {
-                table
-                    .insert(next, encode("events", e)?.as_str())
-                    .map_err(err)?;
-                next += 1;
-            }
-            // Keep the newest `max_len`.
-            let len = table.len().map_err(err)?;
-            if len > max_len {
-                let cut = next - max_len;
-                table.retain_in(..cut, |_, _| false).map_err(err)?;
+            for log in [AuditLog::Reads, AuditLog::Changes] {
+                let mut part = events
+                    .iter()
+                    .filter(|e| AuditLog::of(e.kind) == log)
+                    .peekable();
+                if part.peek().is_none() {
+                    continue;
+                }
+                let mut table = txn.open_table(audit_table(log)).map_err(err)?;
+                let mut next = table
+                    .last()
+                    .map_err(err)?
+                    .map(|(k, _)| k.value() + 1)
+                    .unwrap_or(1);
+                for e in part {
+                    table
+                        .insert(next, encode("events", e)?.as_str())
+                        .map_err(err)?;
+                    next += 1;
+                }
+                // Keep the newest `max_len`.
+                let len = table.len().map_err(err)?;
+                if len > max_len {
+                    let cut = next - max_len;
+                    table.retain_in(..cut, |_, _| false).map_err(err)?;
+                }
             }
             let mut downloads = txn.open_table(DOWNLOADS).map_err(err)?;
             for (file, n) in super::download_counts(&events) {
@@ -610,17 +628,15 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn events(
+    async fn audit_page(
         &self,
-        after: Option<&str>,
+        log: AuditLog,
+        after: Option<Position>,
         limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let start = match after {
-            None => 0,
-            Some(c) => super::parse_cursor(c).ok_or(StoreError::Cursor)?.0,
-        };
+    ) -> Result<Vec<Logged>, StoreError> {
+        let start = after.map_or(0, |(n, _)| n);
         let txn = self.read()?;
-        let table = match txn.open_table(EVENTS) {
+        let table = match txn.open_table(audit_table(log)) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(err(e)),
@@ -632,10 +648,7 @@ impl Store for EmbeddedStore {
             .take(limit)
         {
             let (k, v) = entry.map_err(err)?;
-            out.push(StoredEvent {
-                id: format!("{}-0", k.value()),
-                event: decode("events", v.value())?,
-            });
+            out.push(((k.value(), 0), decode("events", v.value())?));
         }
         Ok(out)
     }

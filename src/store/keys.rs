@@ -18,7 +18,8 @@
 //! | `{p}:usess:{user_id}` | set | the user's session keys |
 //! | `{p}:ugrants:{user_id}` | set | ids of files shared with the user |
 //! | `{p}:dl:{file_id}` | string | download counter |
-//! | `{p}:events` | stream | audit events, one entry per batch (see `redis::events`), capped by event count |
+//! | `{p}:events` | stream | audit log, reads: one entry per batch (see `redis::events`), capped by event count |
+//! | `{p}:changes` | stream | audit log, admin changes: as `{p}:events`, capped apart from it |
 //! | `{p}:lock:user:{user_id}`, `{p}:lock:file:{file_id}` | string | a writer's lease, with a TTL |
 //! | `{p}:upend:{user_id}` | string | JSON user change in progress (see `redis::intent`) |
 //! | `{p}:fpend:{file_id}` | string | JSON file change in progress |
@@ -38,6 +39,7 @@
 //! Cluster: no hash tags, no cross-slot operation. Changes that span keys are ordered steps
 //! under a lease, recorded first as an intent that any later writer completes.
 
+use super::AuditLog;
 use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 
 /// Builds every key under one prefix.
@@ -169,8 +171,13 @@ impl Keys {
     pub fn downloads(&self, id: &FileId) -> String {
         self.key("dl", id.as_str())
     }
-    pub fn events(&self) -> String {
-        self.name("events")
+    /// The stream of one half of the audit log (see `store::audit_log`). The reads keep the
+    /// name the whole log had before the halves were split.
+    pub fn audit_log(&self, log: AuditLog) -> String {
+        match log {
+            AuditLog::Reads => self.name("events"),
+            AuditLog::Changes => self.name("changes"),
+        }
     }
 }
 

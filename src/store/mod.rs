@@ -8,6 +8,7 @@
 //! Data is shaped so that a lost or half-applied write denies: access exists because a key is
 //! present (a token mapping, a session), never because a marker is absent.
 
+pub mod audit_log;
 pub mod embedded;
 pub mod keys;
 pub mod migrate;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::disposition::DispositionKind;
 use crate::paths::StoragePath;
 use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
+pub use audit_log::{AuditLog, Cursor, Logged, Position};
 
 /// Who may read a file besides its owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
@@ -346,30 +348,40 @@ pub trait Store: Send + Sync + 'static {
     /// Logs a user out everywhere; returns how many sessions ended.
     async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError>;
 
-    /// Appends audit events (keeping at most `max_len`) and adds their downloads to the
-    /// per-file counters.
+    /// Appends audit events, each to its half of the log ([`AuditLog::of`]), keeping at most
+    /// `max_len` in each half, and adds their downloads to the per-file counters.
     async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError>;
 
-    /// Events after `cursor` (exclusive), oldest first, at most `limit`.
+    /// At most `limit` events of one half of the audit log after `after` (exclusive), in the
+    /// order they were appended, each with its position.
+    async fn audit_page(
+        &self,
+        log: AuditLog,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<Logged>, StoreError>;
+
+    /// Events after `cursor` (exclusive), oldest first, at most `limit`: both halves of the
+    /// audit log as one (see [`audit_log`]).
     async fn events(
         &self,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError>;
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let from = match after {
+            None => Cursor::default(),
+            Some(c) => Cursor::parse(c).ok_or(StoreError::Cursor)?,
+        };
+        let (reads, changes) = futures_util::future::try_join(
+            self.audit_page(AuditLog::Reads, from.reads, limit),
+            self.audit_page(AuditLog::Changes, from.changes, limit),
+        )
+        .await?;
+        Ok(audit_log::merge(from, reads, changes, limit))
+    }
 
     /// The file's download counter.
     async fn downloads(&self, id: &FileId) -> Result<u64, StoreError>;
-}
-
-/// An event cursor, `N-M` (a Redis stream id; the embedded store writes `N-0`). Both parts
-/// fit in u64.
-pub(crate) fn parse_cursor(c: &str) -> Option<(u64, u64)> {
-    let (a, b) = c.split_once('-')?;
-    let digits = |x: &str| !x.is_empty() && x.len() <= 19 && x.bytes().all(|d| d.is_ascii_digit());
-    if !digits(a) || !digits(b) {
-        return None;
-    }
-    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 /// Downloads per file in a batch of events.

@@ -124,6 +124,77 @@ fn events_queued_at_sigterm_are_written_redis() {
     events_queued_at_sigterm_are_written(StoreKind::Redis);
 }
 
+/// The value of one metric line, e.g. `mediagate_refused_total{reason="bad_path"}`.
+fn metric(s: &Stack, line: &str) -> u64 {
+    let text = http::get(s.app.admin_port, "/metrics", &[]).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in\n{text}"))
+}
+
+/// Anonymous traffic cannot wipe the audit log: refusals that name no file are counted, not
+/// logged, and reads are capped apart from admin changes, so however many reads come, a
+/// rotation made before them is still there.
+fn anonymous_traffic_never_evicts_changes(kind: StoreKind) {
+    let env = vec![("MEDIAGATE__AUDIT__MAX_EVENTS".to_owned(), "50".to_owned())];
+    let s = Stack::start_with(kind, env, |c| c);
+    let f = fixture(&s);
+    assert_eq!(
+        s.admin("POST", "/v1/users/bob/rotate-token", &[], b"")
+            .status,
+        200
+    );
+    let (_, ft, n) = crate::gate::parts(&f.alice_url);
+    for i in 0..200 {
+        assert_eq!(s.get(&format!("/media/junk{i}"), None).status, 403);
+        let unknown = format!("/media/{:032x}/{ft}/{n}", i + 1);
+        assert_eq!(s.get(&unknown, None).status, 403);
+        assert_eq!(s.get(&f.alice_url, None).status, 401);
+    }
+    let events =
+        crate::support::eventually("the reads to fill the log", Duration::from_secs(10), || {
+            let e = all_events(&s);
+            let reads = e.iter().filter(|e| e["kind"] == "read").count();
+            (reads >= 50).then_some(e)
+        });
+    let reads = events.iter().filter(|e| e["kind"] == "read").count();
+    // Redis trims whole nodes of its stream: about the cap, never all 200.
+    assert!(reads < 200, "{reads} reads kept with a cap of 50");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "rotate_user_token" && e["user_id"] == "bob"),
+        "{events:#?}"
+    );
+    assert!(events.iter().any(|e| e["kind"] == "upload"), "{events:#?}");
+    // Only reads of the real file were logged; the rest were counted.
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["kind"] == "read")
+            .all(|e| e["file_id"] == f.alice_upload["file_id"]),
+        "{events:#?}"
+    );
+    assert_eq!(
+        metric(&s, "mediagate_refused_total{reason=\"bad_path\"}"),
+        200
+    );
+    assert_eq!(
+        metric(&s, "mediagate_refused_total{reason=\"unknown_file\"}"),
+        200
+    );
+}
+
+#[test]
+fn anonymous_traffic_never_evicts_changes_embedded() {
+    anonymous_traffic_never_evicts_changes(StoreKind::Embedded);
+}
+
+#[test]
+fn anonymous_traffic_never_evicts_changes_redis() {
+    anonymous_traffic_never_evicts_changes(StoreKind::Redis);
+}
+
 #[test]
 fn metrics_count_decisions_and_admin_calls() {
     let s = Stack::start(StoreKind::Embedded);

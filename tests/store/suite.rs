@@ -425,6 +425,40 @@ pub async fn events_are_capped(store: Arc<dyn Store>, exact: bool) {
         // events, not entries: at most one more batch of 50.
         assert!((100..=150).contains(&kept), "{kept}");
     }
+    // Changes are capped apart from reads: a change is not pushed out by any number of
+    // reads after it, and both come back as one log, oldest first.
+    let change = Event {
+        at_ms: 2,
+        kind: EventKind::RotateFileToken,
+        ..denied_read(2)
+    };
+    store.append_events(&[change.clone()], 100).await.unwrap();
+    for _ in 0..20 {
+        store
+            .append_events(&vec![denied_read(3); 50], 100)
+            .await
+            .unwrap();
+    }
+    let all = store.events(None, 1000).await.unwrap();
+    let changes: Vec<_> = all.iter().filter(|e| e.event.kind != EventKind::Read).collect();
+    assert_eq!(changes.len(), 1, "{all:?}");
+    assert_eq!(changes[0].event, change);
+    let times: Vec<i64> = all.iter().map(|e| e.event.at_ms).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    // Paging one at a time reads the same log.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    while let Some(e) = store
+        .events(after.as_deref(), 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+    {
+        after = Some(e.id.clone());
+        paged.push(e);
+    }
+    assert_eq!(paged, all);
 }
 
 /// What `write_sample` stored, to check after a restart.

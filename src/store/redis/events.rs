@@ -7,7 +7,8 @@
 //! keep the `ms-seq` form, and trimming to the newest `audit.max_events` counts events, not
 //! entries. Entries of one event (field `e`), written before batches, are read as before.
 
-use crate::store::{Event, StoreError, StoredEvent, decode, parse_cursor};
+use crate::store::audit_log::parse_position;
+use crate::store::{Event, Logged, Position, StoreError, decode};
 
 /// Appends a batch. KEYS: the stream. ARGV: max events, events in the batch, the batch.
 pub const APPEND: &str = include_str!("events.lua");
@@ -27,17 +28,18 @@ pub fn entries_to_read(wanted: usize, entries: usize, events: usize) -> usize {
         .clamp(1, wanted.max(1))
 }
 
-/// Appends the events of `entries` that come after the cursor `after` to `out`, in order,
+/// Appends the events of `entries` that come after the position `after` to `out`, in order,
 /// each with its own id.
 pub fn unpack(
     stream: &str,
     entries: Vec<Entry>,
-    after: Option<(u64, u64)>,
-    out: &mut Vec<StoredEvent>,
+    after: Option<Position>,
+    out: &mut Vec<Logged>,
 ) -> Result<(), StoreError> {
-    let is_new = |id: (u64, u64)| after.is_none_or(|a| id > a);
+    let is_new = |id: Position| after.is_none_or(|a| id > a);
     for (id, fields) in entries {
-        let (ms, top) = parse_cursor(&id).ok_or_else(|| StoreError::corrupt(stream, "entry id"))?;
+        let (ms, top) =
+            parse_position(&id).ok_or_else(|| StoreError::corrupt(stream, "entry id"))?;
         let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
         if let Some(batch) = field("b") {
             let events: Vec<Event> = decode(stream, batch)?;
@@ -49,18 +51,12 @@ pub fn unpack(
             }
             for (seq, event) in (first..).zip(events) {
                 if is_new((ms, seq)) {
-                    out.push(StoredEvent {
-                        id: format!("{ms}-{seq}"),
-                        event,
-                    });
+                    out.push(((ms, seq), event));
                 }
             }
         } else if let Some(one) = field("e") {
             if is_new((ms, top)) {
-                out.push(StoredEvent {
-                    event: decode(stream, one)?,
-                    id,
-                });
+                out.push(((ms, top), decode(stream, one)?));
             }
         } else {
             return Err(StoreError::corrupt(stream, "entry without events"));
@@ -101,8 +97,10 @@ mod tests {
         (id.to_owned(), vec![("e".into(), json)])
     }
 
-    fn ids(out: &[StoredEvent]) -> Vec<&str> {
-        out.iter().map(|e| e.id.as_str()).collect()
+    fn ids(out: &[Logged]) -> Vec<String> {
+        out.iter()
+            .map(|((ms, seq), _)| format!("{ms}-{seq}"))
+            .collect()
     }
 
     #[test]
@@ -111,7 +109,7 @@ mod tests {
         let entries = vec![single("5-0", 0), batch("7-3", 1..4), batch("7-4", 4..5)];
         unpack("s", entries, None, &mut out).unwrap();
         assert_eq!(ids(&out), ["5-0", "7-1", "7-2", "7-3", "7-4"]);
-        let at: Vec<i64> = out.iter().map(|e| e.event.at_ms).collect();
+        let at: Vec<i64> = out.iter().map(|(_, e)| e.at_ms).collect();
         assert_eq!(at, [0, 1, 2, 3, 4]);
     }
 
@@ -170,11 +168,11 @@ mod tests {
             unpack("s", entries.clone(), None, &mut all).unwrap();
             prop_assert_eq!(all.len() as i64, at);
             let cut = cut.min(all.len() - 1);
-            let after = parse_cursor(&all[cut].id);
+            let after = Some(all[cut].0);
             let mut rest = vec![];
             unpack("s", entries, after, &mut rest).unwrap();
             prop_assert_eq!(&rest[..], &all[cut + 1..]);
-            let keys: Vec<_> = all.iter().map(|e| parse_cursor(&e.id).unwrap()).collect();
+            let keys: Vec<_> = all.iter().map(|(p, _)| *p).collect();
             prop_assert!(keys.windows(2).all(|w| w[0] < w[1]));
         }
     }

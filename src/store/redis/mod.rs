@@ -26,8 +26,8 @@ use self::lease::Lease;
 use super::keys::Keys;
 use super::migrate;
 use super::{
-    DeletedUser, Event, FileChange, FileRecord, Lookup, SessionRecord, Store, StoreError,
-    StoredEvent, UserRecord, Written, decode, decode_bytes, encode,
+    AuditLog, DeletedUser, Event, FileChange, FileRecord, Logged, Lookup, Position, SessionRecord,
+    Store, StoreError, UserRecord, Written, decode, decode_bytes, encode,
 };
 use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 
@@ -628,22 +628,27 @@ impl Store for RedisStore {
     }
 
     async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let stream = self.keys.events();
-        let batch = encode(&stream, &events)?;
         let conn = self.conn()?;
-        let _: String = self
-            .scripts
-            .append_events
-            .key(&stream)
-            .arg(max_len)
-            .arg(events.len())
-            .arg(batch)
-            .invoke_async(&mut conn.clone())
-            .await
-            .map_err(unavailable)?;
+        for log in [AuditLog::Reads, AuditLog::Changes] {
+            let part: Vec<&Event> = events
+                .iter()
+                .filter(|e| AuditLog::of(e.kind) == log)
+                .collect();
+            if part.is_empty() {
+                continue;
+            }
+            let stream = self.keys.audit_log(log);
+            let _: String = self
+                .scripts
+                .append_events
+                .key(&stream)
+                .arg(max_len)
+                .arg(part.len())
+                .arg(encode(&stream, &part)?)
+                .invoke_async(&mut conn.clone())
+                .await
+                .map_err(unavailable)?;
+        }
         // Counters live in other slots than the stream: one command each, sent together.
         let counts = super::download_counts(events);
         futures_util::future::try_join_all(counts.into_iter().map(|(file, n)| {
@@ -656,19 +661,16 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn events(
+    async fn audit_page(
         &self,
-        after: Option<&str>,
+        log: AuditLog,
+        after: Option<Position>,
         limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let after = match after {
-            None => None,
-            Some(c) => Some(super::parse_cursor(c).ok_or(StoreError::Cursor)?),
-        };
+    ) -> Result<Vec<Logged>, StoreError> {
         // An entry's id is its last event's: entries after the cursor are those that may hold
         // events after it.
         let mut start = after.map_or_else(|| "-".to_owned(), |(ms, seq)| format!("({ms}-{seq}"));
-        let stream = self.keys.events();
+        let stream = self.keys.audit_log(log);
         let mut conn = self.conn()?;
         let mut out = Vec::with_capacity(limit);
         let mut entries_read = 0;
