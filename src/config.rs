@@ -85,11 +85,15 @@ pub enum Tokens {
     Many(Vec<SecretString>),
 }
 
+/// Shortest accepted admin token, inline or in `admin.token_file`.
+pub const ADMIN_TOKEN_MIN_LEN: usize = 16;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     pub token: Option<Tokens>,
-    /// A file with one token per line (for Kubernetes Secrets mounted as files).
+    /// A file with one token per line (for Kubernetes Secrets mounted as files); blank lines
+    /// and `#` comments are skipped. Read at start and again on SIGHUP (`admin_tokens`).
     pub token_file: Option<PathBuf>,
 }
 
@@ -367,40 +371,24 @@ impl Settings {
                 "audit.flush_ms: at most {MAX_AUDIT_FLUSH_MS} (events wait this long in memory)"
             ));
         }
-        match self.admin_tokens() {
-            Ok(tokens) => {
-                if tokens.iter().any(|t| t.expose_secret().len() < 16) {
-                    problems.push("admin.token: every token must be at least 16 characters".into());
-                }
-            }
-            Err(e) => problems.push(e),
+        let inline = match &self.admin.token {
+            None => &[][..],
+            Some(Tokens::One(t)) => std::slice::from_ref(t),
+            Some(Tokens::Many(ts)) => ts.as_slice(),
+        };
+        if inline
+            .iter()
+            .any(|t| t.expose_secret().len() < ADMIN_TOKEN_MIN_LEN)
+        {
+            problems.push(format!(
+                "admin.token: every token must be at least {ADMIN_TOKEN_MIN_LEN} characters"
+            ));
         }
         if problems.is_empty() {
             Ok(())
         } else {
             Err(ConfigError(problems.join("; ")))
         }
-    }
-
-    /// The admin tokens from `admin.token` and `admin.token_file`. Empty means the admin API
-    /// refuses every call.
-    pub fn admin_tokens(&self) -> Result<Vec<SecretString>, String> {
-        let mut tokens = match &self.admin.token {
-            None => Vec::new(),
-            Some(Tokens::One(t)) => vec![t.clone()],
-            Some(Tokens::Many(ts)) => ts.clone(),
-        };
-        if let Some(path) = &self.admin.token_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("admin.token_file: cannot read {}: {e}", path.display()))?;
-            tokens.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(|l| SecretString::from(l.to_owned())),
-            );
-        }
-        Ok(tokens)
     }
 }
 
@@ -430,7 +418,7 @@ mod tests {
             s.nginx.decision_cache_secs, 0,
             "nginx's decision cache is opt-in"
         );
-        assert!(s.admin_tokens().unwrap().is_empty());
+        assert!(s.admin.token.is_none() && s.admin.token_file.is_none());
     }
 
     #[test]
@@ -444,7 +432,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.server.auth_listen.port(), 7000);
         assert_eq!(s.store.url, "redis://127.0.0.1:6400/");
-        assert_eq!(s.admin_tokens().unwrap().len(), 1);
+        assert!(matches!(s.admin.token, Some(Tokens::One(_))));
         assert_eq!(s.policy.read_all_roles, vec!["staff", "admin"]);
     }
 

@@ -21,6 +21,7 @@
 //! * `audit`, `metrics`: the event log and Prometheus metrics.
 //! * `openapi`: the OpenAPI document, generated from the admin routes.
 
+pub mod admin_tokens;
 pub mod audit;
 pub mod clock;
 pub mod config;

@@ -12,6 +12,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
+use crate::admin_tokens::AdminTokens;
 use crate::audit::{Audit, AuditWriter};
 use crate::links::LinkKeys;
 use crate::metrics::Metrics;
@@ -46,6 +47,8 @@ pub struct Application {
     admin_server: Server,
     shared: web::Data<Shared>,
     audit_writer: AuditWriter,
+    admin_tokens: Arc<AdminTokens>,
+    storage: Storage,
 }
 
 impl Application {
@@ -53,6 +56,7 @@ impl Application {
         // Everything the configuration alone decides comes first, so that a bad value stops
         // start-up before anything is created on disk or in the store.
         let timeout = Duration::from_millis(settings.store.timeout_ms);
+        let tokens = Arc::new(AdminTokens::load(&settings.admin).map_err(anyhow::Error::msg)?);
         let sources = Sources::build(
             &settings.session.sources,
             &settings.session.cookie,
@@ -66,6 +70,7 @@ impl Application {
                 settings.storage.root.display()
             )
         })?;
+        sweep_uploads(&storage).await;
         let cache = settings.store.cache.then(|| store::redis::conn::Cache {
             max_age: Duration::from_millis(settings.store.cache_max_age_ms),
             entries: std::num::NonZeroUsize::new(settings.store.cache_entries)
@@ -103,7 +108,6 @@ impl Application {
                 tracing::warn!(error = %e, "Store unreachable at start; unready until it answers.")
             }
         }
-        let tokens = settings.admin_tokens().map_err(anyhow::Error::msg)?;
         if tokens.is_empty() {
             tracing::warn!(
                 "No admin.token or admin.token_file set: the admin API refuses every call."
@@ -120,7 +124,7 @@ impl Application {
             decision_cache_secs: settings.nginx.decision_cache_secs,
         });
         let admin_config = web::Data::new(admin::AdminConfig {
-            tokens,
+            tokens: Arc::clone(&tokens),
             media_prefix: settings.media.prefix.clone(),
             storage,
             max_upload_bytes: settings.upload.max_bytes,
@@ -180,6 +184,8 @@ impl Application {
             admin_server,
             shared,
             audit_writer,
+            admin_tokens: tokens,
+            storage: admin_config.storage.clone(),
         })
     }
 
@@ -195,11 +201,13 @@ impl Application {
     /// listeners drain in-flight requests (up to `server.shutdown_timeout_secs`).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handles = [self.auth_server.handle(), self.admin_server.handle()];
-        let background = tokio::spawn(maintain(self.shared.clone()));
+        let background = tokio::spawn(maintain(self.shared.clone(), self.storage));
         let signals = tokio::spawn(stop_on_signal(self.shared.clone(), handles));
+        let hangups = tokio::spawn(reload_on_hangup(self.admin_tokens));
         let result = tokio::try_join!(self.auth_server, self.admin_server);
         background.abort();
         signals.abort();
+        hangups.abort();
         // The listeners are drained: write what the audit log still holds.
         self.shared.audit.close();
         self.audit_writer.finish(Duration::from_secs(5)).await;
@@ -219,6 +227,26 @@ async fn stop_on_signal(shared: web::Data<Shared>, handles: [ServerHandle; 2]) {
     }
 }
 
+/// Re-reads `admin.token_file` on every SIGHUP, so that a leaked admin token can be revoked
+/// without a restart.
+#[cfg(unix)]
+async fn reload_on_hangup(tokens: Arc<AdminTokens>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::error!("Cannot listen for SIGHUP; admin.token_file is read at start only.");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match tokens.reload() {
+            Ok(n) => tracing::info!(tokens = n, "SIGHUP: admin tokens read again."),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: admin tokens kept as they were."),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_hangup(_tokens: Arc<AdminTokens>) {}
+
 #[cfg(unix)]
 async fn wait_for_signal() -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -236,8 +264,18 @@ async fn wait_for_signal() -> std::io::Result<()> {
     tokio::signal::ctrl_c().await
 }
 
-/// Background upkeep: re-checks an unready store every second, purges expired sessions hourly.
-async fn maintain(shared: web::Data<Shared>) {
+/// Removes what uploads cut off by a crash left in the storage root's `.incoming`.
+async fn sweep_uploads(storage: &Storage) {
+    match storage.sweep_incoming(crate::storage::SWEEP_MIN_AGE).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, "Removed temporary files of interrupted uploads."),
+        Err(e) => tracing::warn!(error = %e, "Could not sweep the storage root's .incoming."),
+    }
+}
+
+/// Background upkeep: re-checks an unready store every second; hourly, purges expired sessions
+/// and sweeps interrupted uploads.
+async fn maintain(shared: web::Data<Shared>, storage: Storage) {
     let mut last_purge = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(RECHECK_EVERY).await;
@@ -251,6 +289,7 @@ async fn maintain(shared: web::Data<Shared>) {
                 Ok(n) => tracing::info!(sessions = n, "Purged expired sessions."),
                 Err(e) => tracing::warn!(error = %e, "Could not purge expired sessions."),
             }
+            sweep_uploads(&storage).await;
         }
     }
 }

@@ -5,6 +5,11 @@
 //! in the store, so a token never points at a half-written file; on any failure the temporary
 //! file is removed. The `.incoming` directory is inside the root so the rename is atomic (one
 //! filesystem), yet no storage path can name it (see `paths::StoragePath`).
+//!
+//! A process killed mid-upload cannot remove its temporary file, so every writer holds an
+//! exclusive lock (`flock`) on its file while it writes, and [`Storage::sweep_incoming`] (at
+//! start, then hourly) removes the files nobody holds: the lock dies with its process, so a
+//! replica sharing the volume never loses an upload it is still writing.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +20,10 @@ use crate::paths::StoragePath;
 use crate::tokens::FileId;
 
 const INCOMING: &str = ".incoming";
+
+/// A temporary file younger than this is left alone by the sweep, locked or not: it closes the
+/// moment between a writer creating its file and locking it.
+pub const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Why an upload could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +89,16 @@ impl Storage {
         create_dir(&incoming).await?;
         let tmp = incoming.join(uuid::Uuid::new_v4().simple().to_string());
         let result = async {
-            let mut file = tokio::fs::OpenOptions::new()
+            let file = tokio::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&tmp)
-                .await?;
+                .await?
+                .into_std()
+                .await;
+            // Held until the file is closed (or the process dies): the sweep's sign of life.
+            file.try_lock().map_err(std::io::Error::other)?;
+            let mut file = tokio::fs::File::from_std(file);
             let mut size: u64 = 0;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| UploadError::Body(e.to_string()))?;
@@ -118,6 +132,15 @@ impl Storage {
         result
     }
 
+    /// Removes the temporary files of uploads that no process is writing any more (killed
+    /// mid-upload), older than `min_age`. Returns how many were removed.
+    pub async fn sweep_incoming(&self, min_age: std::time::Duration) -> std::io::Result<usize> {
+        let incoming = self.root.join(INCOMING);
+        tokio::task::spawn_blocking(move || sweep(&incoming, min_age))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
     /// Removes a file's bytes (after its registration failed, or on delete).
     pub async fn remove(&self, path: &StoragePath) -> std::io::Result<()> {
         match tokio::fs::remove_file(self.root.join(path.as_str())).await {
@@ -125,6 +148,35 @@ impl Storage {
             other => other,
         }
     }
+}
+
+fn sweep(incoming: &Path, min_age: std::time::Duration) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(incoming) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        other => other?,
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        // Only regular files (a symlink is not followed): nothing else is ours.
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        let stale = file
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= min_age));
+        // A writer's lock makes `try_lock` fail: its upload is alive.
+        if stale && file.try_lock().is_ok() {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Creates one directory level inside the root (never the root itself, never a chain).
@@ -200,6 +252,34 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, UploadError::RootMissing(_)));
         assert!(!root.exists());
+    }
+
+    #[tokio::test]
+    async fn the_sweep_removes_stale_files_nobody_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::new(dir.path());
+        storage.prepare().unwrap();
+        let incoming = dir.path().join(INCOMING);
+        let old = std::time::SystemTime::now() - 2 * SWEEP_MIN_AGE;
+        let file = |name: &str, modified| {
+            let f = std::fs::File::create(incoming.join(name)).unwrap();
+            f.set_modified(modified).unwrap();
+            f
+        };
+        drop(file("abandoned", old));
+        drop(file("young", std::time::SystemTime::now()));
+        // Another writer (here: this test) still holds this one.
+        let live = file("live", old);
+        live.try_lock().unwrap();
+        assert_eq!(storage.sweep_incoming(SWEEP_MIN_AGE).await.unwrap(), 1);
+        let mut left: Vec<_> = leftovers(dir.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["live", "young"]);
+        drop(live);
+        assert_eq!(storage.sweep_incoming(SWEEP_MIN_AGE).await.unwrap(), 1);
     }
 
     #[tokio::test]

@@ -224,3 +224,107 @@ fn session_ids_are_stored_hashed() {
         assert!(!value.contains(&id));
     }
 }
+
+/// `admin.token_file` as a mounted Secret: `#` comments are not tokens, and a SIGHUP reads the
+/// file again, so a leaked token is revoked without a restart (a bad file keeps what was read).
+#[test]
+fn the_token_file_skips_comments_and_is_read_again_on_sighup() {
+    let keys = tempfile::tempdir().unwrap();
+    let file = keys.path().join("admin-tokens");
+    let comment = "# rotated on 2026-12-07 by the on-call engineer";
+    std::fs::write(&file, format!("{comment}\n\nfile-token-0123456789\n")).unwrap();
+    let env = vec![(
+        "MEDIAGATE__ADMIN__TOKEN_FILE".to_owned(),
+        file.to_string_lossy().into_owned(),
+    )];
+    let s = Stack::start_with(crate::support::app::StoreKind::Embedded, env, |c| c);
+    let status = |token: &str| {
+        let auth = format!("Bearer {token}");
+        http::send(
+            s.app.admin_port,
+            "GET",
+            b"/v1/events",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .unwrap()
+        .status
+    };
+    assert_eq!(status(comment), 401);
+    assert_eq!(status(&comment[2..]), 401);
+    assert_eq!(status("file-token-0123456789"), 200);
+    assert_eq!(status(ADMIN_TOKEN), 200);
+
+    std::fs::write(&file, "new-file-token-0123456789\n").unwrap();
+    crate::support::signal(s.app.pid().unwrap(), "HUP");
+    crate::support::eventually(
+        "the file to be read again",
+        std::time::Duration::from_secs(10),
+        || (status("file-token-0123456789") == 401).then_some(()),
+    );
+    assert_eq!(status("new-file-token-0123456789"), 200);
+    assert_eq!(status(ADMIN_TOKEN), 200, "admin.token stays");
+
+    // A short token in the file: refused as a whole, the tokens stay as they were.
+    std::fs::write(&file, "short\n").unwrap();
+    crate::support::signal(s.app.pid().unwrap(), "HUP");
+    crate::support::eventually(
+        "the refusal to be logged",
+        std::time::Duration::from_secs(10),
+        || {
+            s.app
+                .log()
+                .contains("admin tokens kept as they were")
+                .then_some(())
+        },
+    );
+    assert_eq!(status("new-file-token-0123456789"), 200);
+    assert_eq!(status("short"), 401);
+}
+
+/// An upload cut off by a crash leaves its temporary file in `.incoming`; the next start
+/// removes it (once it is older than a minute, so that a replica sharing the volume keeps
+/// the uploads it is writing: those hold a lock the sweep respects).
+#[test]
+fn a_crash_mid_upload_leaves_nothing_after_the_next_start() {
+    use std::io::Write;
+    let mut s = Stack::start(crate::support::app::StoreKind::Embedded);
+    s.user("alice");
+    let incoming = s.storage_root.join(".incoming");
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", s.app.admin_port)).unwrap();
+    write!(
+        conn,
+        "POST /v1/users/alice/files?filename=big.bin HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: 10000000\r\n\r\n"
+    )
+    .unwrap();
+    conn.write_all(&[7u8; 100_000]).unwrap();
+    let partial = crate::support::eventually(
+        "the upload's temporary file",
+        std::time::Duration::from_secs(10),
+        || files_under(&incoming).pop(),
+    );
+    s.app.kill();
+    drop(conn);
+    assert!(partial.exists(), "a killed upload leaves its file");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(&partial)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    s.app.restart();
+    assert!(!partial.exists(), "{}", s.logs());
+    assert!(
+        files_under(&s.storage_root).is_empty(),
+        "{:?}",
+        files_under(&s.storage_root)
+    );
+    assert!(
+        s.app
+            .log()
+            .contains("Removed temporary files of interrupted uploads.")
+    );
+}
