@@ -97,6 +97,17 @@ fn fill(template: &str, marker: &str, text: Option<&str>) -> String {
         .collect()
 }
 
+/// The `access_log` arguments: the path in the query-less format of the full config, or `off`
+/// (which nginx takes with no format).
+fn access_log(value: &str) -> Result<String, RenderError> {
+    let path = token("access log", value)?;
+    Ok(if path == "off" {
+        path
+    } else {
+        format!("{path} mediagate_noquery")
+    })
+}
+
 /// Renders one part.
 pub fn render(part: Part, params: &Params) -> Result<String, RenderError> {
     let root = absolute(&params.storage_root)?;
@@ -120,7 +131,7 @@ pub fn render(part: Part, params: &Params) -> Result<String, RenderError> {
         Part::Full => FULL
             .replace("{{LISTEN}}", &token("listen", &params.listen)?)
             .replace("{{ERROR_LOG}}", &token("error log", &params.error_log)?)
-            .replace("{{ACCESS_LOG}}", &token("access log", &params.access_log)?)
+            .replace("{{ACCESS_LOG}}", &access_log(&params.access_log)?)
             .replace("{{HTTP_SNIPPET}}", &indent(&http, "    "))
             .replace("{{SERVER_SNIPPET}}", &indent(&server, "        ")),
     })
@@ -183,6 +194,18 @@ mod tests {
         assert!(conf.contains("alias /srv/media/;"));
         assert!(conf.contains("server 127.0.0.1:9090 max_fails=0;"));
         assert!(conf.contains("listen 127.0.0.1:8080;"));
+        // Share links' signatures stay out of the access log.
+        assert!(conf.contains("access_log access.log mediagate_noquery;"));
+        assert!(conf.contains("\"$request_method $uri $server_protocol\""));
+        let off = render(
+            Part::Full,
+            &Params {
+                access_log: "off".into(),
+                ..params()
+            },
+        )
+        .unwrap();
+        assert!(off.contains("access_log off;"), "{off}");
     }
 
     #[test]

@@ -67,4 +67,19 @@ fn logs_of_a_full_run_hold_no_secret() {
         );
     }
     assert!(!log.contains("wrong-but-secret-ish"));
+    // nginx's access log, in the format `nginx-config` sets, has the paths but no query: no
+    // link signature.
+    let sig = link.rsplit("sig=").next().unwrap();
+    let access = crate::support::eventually(
+        "nginx's access log",
+        std::time::Duration::from_secs(5),
+        || {
+            let a = s.nginx.access_log();
+            a.contains("GET /media/").then_some(a)
+        },
+    );
+    assert!(
+        !access.contains(sig) && !access.contains("sig="),
+        "{access}"
+    );
 }

@@ -76,6 +76,11 @@ impl Nginx {
         Self::read_log(&self.dir)
     }
 
+    /// The access log, as the full config's `access_log` writes it.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    }
+
     /// Runs `nginx -t` on a config: for tests of the config itself.
     pub fn check(dir: &Path, config: &str) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
