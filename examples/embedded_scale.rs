@@ -9,9 +9,10 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use mediagate::disposition::DispositionKind;
+use mediagate::model::{FileRecord, Visibility};
 use mediagate::paths::StoragePath;
 use mediagate::store::embedded::EmbeddedStore;
-use mediagate::store::{FileRecord, Store, Visibility, Written};
+use mediagate::store::{Store, Written};
 use mediagate::tokens::{FileId, FileToken, UserId, UserToken};
 
 #[tokio::main]

@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::AuditSettings;
 use crate::metrics::Metrics;
-use crate::store::{Event, Store};
+use crate::model::Event;
+use crate::store::Store;
 
 /// Most events written in one store call.
 const BATCH: usize = 512;
@@ -116,8 +117,8 @@ async fn write_batches(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::EventKind;
     use crate::state::event;
-    use crate::store::EventKind;
     use crate::store::embedded::EmbeddedStore;
 
     fn settings(buffer: usize, flush_ms: u64) -> AuditSettings {

@@ -46,7 +46,7 @@ impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict | StoreError::Busy => Self::Conflict,
-            StoreError::Change(crate::store::ChangeError::TooManyGrants) => Self::TooManyGrants,
+            StoreError::Change(crate::model::ChangeError::TooManyGrants) => Self::TooManyGrants,
             StoreError::Cursor => {
                 Self::InvalidInput("after: not a cursor from GET /v1/events".into())
             }

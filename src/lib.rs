@@ -32,6 +32,7 @@ pub mod filenames;
 pub mod links;
 pub mod media_type;
 pub mod metrics;
+pub mod model;
 pub mod nginx;
 pub mod openapi;
 pub mod paths;

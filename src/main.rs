@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use mediagate::config::{LogFormat, Settings};
+use mediagate::config::{LogFormat, Settings, redact_url};
 use mediagate::nginx;
-use mediagate::startup::{Application, BuildOptions, redact_url};
+use mediagate::startup::{Application, BuildOptions};
 
 /// glibc's allocator took about 12% of the CPU of a decision (malloc, free and their
 /// consolidation, by `perf`); jemalloc serves many small, short-lived allocations faster.

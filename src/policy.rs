@@ -5,9 +5,10 @@
 //! a visibility setting); a missing piece always denies.
 
 use crate::links::LinkCheck;
+use crate::model::Caller;
+use crate::model::{FileRecord, Visibility};
 use crate::paths::MediaPath;
-use crate::sessions::Caller;
-use crate::store::{FileRecord, Lookup, Visibility};
+use crate::store::Lookup;
 
 /// Why a request was denied. Logged and counted; never sent to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +90,9 @@ pub fn decide<'a>(
 mod tests {
     use super::*;
     use crate::disposition::DispositionKind;
+    use crate::model::SessionRecord;
     use crate::paths::StoragePath;
     use crate::sessions::native_caller;
-    use crate::store::SessionRecord;
     use crate::tokens::{FileId, FileToken, UserId, UserToken};
     use proptest::prelude::*;
 

@@ -18,7 +18,7 @@ use crate::links::LinkKeys;
 use crate::metrics::Metrics;
 use crate::sessions::Sources;
 
-use crate::config::Settings;
+use crate::config::{Settings, redact_url};
 use crate::policy::Policy;
 use crate::routes::{admin, auth, health};
 use crate::state::{Schema, Shared};
@@ -291,15 +291,5 @@ async fn maintain(shared: web::Data<Shared>, storage: Storage) {
             }
             sweep_uploads(&storage).await;
         }
-    }
-}
-
-/// A store URL for messages: the password, if any, replaced.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
     }
 }

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::audit::Audit;
 use crate::metrics::Metrics;
-use crate::store::{Event, EventDecision, EventKind, Store, StoreError, migrate};
+use crate::model::{Event, EventDecision, EventKind};
+use crate::store::{Store, StoreError, migrate};
 use crate::tokens::{FileId, UserId};
 
 /// How long a starting or unready server waits for a migration another process is running.

@@ -16,10 +16,11 @@ use crate::error::{AdminError, ErrorBody};
 use crate::filenames;
 use crate::links::LinkKeys;
 use crate::media_type::{self, MediaType};
+use crate::model::{EventKind, FileChange, FileRecord, SessionRecord, Visibility};
 use crate::paths::StoragePath;
 use crate::state::{Schema, Shared, event};
 use crate::storage::{Storage, UploadError};
-use crate::store::{EventKind, FileChange, FileRecord, SessionRecord, Visibility, Written};
+use crate::store::Written;
 use crate::tokens::{FileId, FileToken, SessionId, UserId, UserToken};
 
 /// What the admin handlers need, built once at start-up.
@@ -956,7 +957,7 @@ pub struct EventBody {
     user_id: Option<String>,
     file_id: Option<String>,
     /// `allow` or `deny` for reads; null otherwise.
-    decision: Option<crate::store::EventDecision>,
+    decision: Option<crate::model::EventDecision>,
     client: Option<String>,
 }
 

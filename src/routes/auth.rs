@@ -19,11 +19,13 @@ use crate::decision_cache;
 use crate::disposition;
 use crate::links::{LinkCheck, LinkKeys};
 use crate::metrics::{Outcome, Refusal};
+use crate::model::Caller;
+use crate::model::{EventDecision, EventKind, FileRecord};
 use crate::paths::MediaPath;
 use crate::policy::{self, Decision, DenyReason, Policy};
-use crate::sessions::{Caller, Sources};
+use crate::sessions::Sources;
 use crate::state::{Shared, event_at};
-use crate::store::{EventDecision, EventKind, FileRecord, Lookup};
+use crate::store::Lookup;
 
 /// What the decision handler needs, built once at start-up.
 pub struct AuthConfig {

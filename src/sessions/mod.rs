@@ -15,86 +15,14 @@ pub mod express;
 pub mod jwt;
 pub mod redis_json;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use actix_web::HttpRequest;
-use secrecy::SecretString;
-use serde::Deserialize;
 
-use crate::config::Tokens;
-use crate::store::{SessionRecord, StoreError};
+use crate::config::{CookieFormat, SourceSettings};
+use crate::model::{Caller, SessionRecord};
+use crate::store::StoreError;
 use crate::tokens::{SessionId, SessionKey, UserId};
-
-/// A caller with a valid session from any source. The policy judges only this.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Caller {
-    pub user_id: UserId,
-    pub roles: Vec<String>,
-    /// When the session ends (Unix seconds), where its source says: a native session's expiry,
-    /// a JWT's `exp`. `None` for an application's own session, which may end at any time.
-    pub expires_at: Option<i64>,
-}
-
-/// How the session id sits in a `redis-json` cookie.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum CookieFormat {
-    /// The cookie value is the id.
-    #[default]
-    Plain,
-    /// `s:ID.SIGNATURE`, signed by express-session (cookie-signature, HMAC-SHA256).
-    Express,
-}
-
-/// One `[[session.sources]]` entry, as configured.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum SourceSettings {
-    Native {
-        /// Default: `session.cookie`.
-        cookie: Option<String>,
-    },
-    RedisJson {
-        cookie: String,
-        #[serde(default)]
-        cookie_format: CookieFormat,
-        /// For `express`: the secret, or a list (the first signs; all verify).
-        secret: Option<Tokens>,
-        /// Default: `store.url`, when that is Redis.
-        redis_url: Option<String>,
-        /// Key template with `{id}`, e.g. `sess:{id}`.
-        key: String,
-        /// RFC 6901 pointer to the user id, e.g. `/userId`.
-        user_pointer: String,
-        roles_pointer: Option<String>,
-    },
-    Jwt {
-        /// Cookie holding the token; `Authorization: Bearer` is always read too.
-        cookie: Option<String>,
-        algorithms: Vec<String>,
-        /// For HS256/384/512.
-        secret: Option<SecretString>,
-        /// For RS*, PS*, ES*, EdDSA: a PEM public key.
-        public_key_file: Option<PathBuf>,
-        #[serde(default = "default_user_claim")]
-        user_claim: String,
-        roles_claim: Option<String>,
-        issuer: Option<String>,
-        audience: Option<String>,
-        /// Clock skew allowed on `exp` and `nbf`.
-        #[serde(default = "default_leeway")]
-        leeway_secs: u64,
-    },
-}
-
-fn default_user_claim() -> String {
-    "sub".into()
-}
-
-fn default_leeway() -> u64 {
-    10
-}
 
 /// Longest cookie or token value considered; longer ones are no session.
 pub const MAX_CREDENTIAL: usize = 4096;

@@ -13,7 +13,8 @@
 
 use std::fmt;
 
-use super::{Event, EventKind, StoredEvent};
+use super::StoredEvent;
+use crate::model::{Event, EventKind};
 
 /// One half of the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

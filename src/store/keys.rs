@@ -18,7 +18,7 @@
 //! | `{p}:usess:{user_id}` | set | the user's session keys |
 //! | `{p}:ugrants:{user_id}` | set | ids of files shared with the user |
 //! | `{p}:dl:{file_id}` | string | download counter |
-//! | `{p}:events` | stream | audit log, reads: one entry per batch (see `redis::events`), capped by event count |
+//! | `{p}:events` | stream | audit log, reads: one entry per batch (see `redis::audit`), capped by event count |
 //! | `{p}:changes` | stream | audit log, admin changes: as `{p}:events`, capped apart from it |
 //! | `{p}:lock:user:{user_id}`, `{p}:lock:file:{file_id}` | string | a writer's lease, with a TTL |
 //! | `{p}:upend:{user_id}` | string | JSON user change in progress (see `redis::intent`) |

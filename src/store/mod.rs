@@ -14,158 +14,19 @@ pub mod keys;
 pub mod migrate;
 pub mod redis;
 
+mod codec;
+mod error;
+
+use std::path::Path;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-use crate::disposition::DispositionKind;
+use crate::config::StoreUrl;
+use crate::model::{Event, FileChange, FileRecord, SessionRecord, UserRecord};
 use crate::paths::StoragePath;
 use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
 pub use audit_log::{AuditLog, Cursor, Logged, Position};
-
-/// Who may read a file besides its owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Visibility {
-    #[default]
-    Private,
-    Authenticated,
-    Public,
-}
-
-/// A user known to mediagate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UserRecord {
-    #[serde(rename = "u")]
-    pub user_id: UserId,
-    #[serde(rename = "t")]
-    pub token: UserToken,
-    #[serde(rename = "c")]
-    pub created_at: i64,
-}
-
-/// A stored file. Field names are short on purpose: this record exists once per file and the
-/// keyspace must stay small at millions of files.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileRecord {
-    #[serde(rename = "i")]
-    pub file_id: FileId,
-    #[serde(rename = "o")]
-    pub owner: UserId,
-    #[serde(rename = "t")]
-    pub token: FileToken,
-    #[serde(rename = "n")]
-    pub filename: String,
-    #[serde(rename = "p")]
-    pub storage_path: StoragePath,
-    #[serde(rename = "s")]
-    pub size: u64,
-    #[serde(rename = "m")]
-    pub content_type: String,
-    #[serde(rename = "v", default)]
-    pub visibility: Visibility,
-    #[serde(rename = "d")]
-    pub disposition: DispositionKind,
-    #[serde(rename = "c")]
-    pub created_at: i64,
-    /// Users this file is shared with (besides the owner). Kept in the record so that the
-    /// decision stays one read; bounded by [`MAX_GRANTS`].
-    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
-    pub grants: Vec<UserId>,
-}
-
-/// Most users one file can be shared with. A file meant for more people should use
-/// `visibility = authenticated` or share links.
-pub const MAX_GRANTS: usize = 1000;
-
-/// A change to one file's record, applied atomically by the store.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FileChange {
-    /// A new file token: the old URL, and every share link bound to it, stop working.
-    Rotate(FileToken),
-    Visibility(Visibility),
-    Disposition(DispositionKind),
-    Grant(UserId),
-    Revoke(UserId),
-}
-
-/// Why a change could not be applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ChangeError {
-    #[error("a file can be shared with at most 1000 users")]
-    TooManyGrants,
-}
-
-impl FileChange {
-    /// Applies the change to a record; the one implementation both stores use.
-    pub fn apply(&self, f: &mut FileRecord) -> Result<(), ChangeError> {
-        match self {
-            Self::Rotate(t) => f.token = t.clone(),
-            Self::Visibility(v) => f.visibility = *v,
-            Self::Disposition(d) => f.disposition = *d,
-            Self::Grant(u) => {
-                if *u != f.owner && !f.grants.contains(u) {
-                    if f.grants.len() >= MAX_GRANTS {
-                        return Err(ChangeError::TooManyGrants);
-                    }
-                    f.grants.push(u.clone());
-                }
-            }
-            Self::Revoke(u) => f.grants.retain(|g| g != u),
-        }
-        Ok(())
-    }
-}
-
-/// What happened, for the audit log (`GET /v1/events`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Read,
-    Upload,
-    RotateUserToken,
-    RotateFileToken,
-    DeleteFile,
-    DeleteUser,
-    Grant,
-    Revoke,
-    Visibility,
-    Disposition,
-    Link,
-    Logout,
-    LogoutAll,
-}
-
-/// The outcome of a read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventDecision {
-    Allow,
-    Deny,
-}
-
-/// One audit event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    /// Unix milliseconds.
-    #[serde(rename = "t")]
-    pub at_ms: i64,
-    #[serde(rename = "k")]
-    pub kind: EventKind,
-    /// The user acting (a reader's session, or the user an admin call concerns).
-    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<UserId>,
-    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
-    pub file_id: Option<FileId>,
-    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<EventDecision>,
-    /// The client's address as nginx saw it, or the admin caller's.
-    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
-    pub client: Option<String>,
-    /// Counts towards the file's download counter (an allowed GET).
-    #[serde(skip)]
-    pub download: bool,
-}
+pub(crate) use codec::{decode, decode_bytes, encode};
+pub use error::StoreError;
 
 /// An event as stored, with its cursor.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,19 +43,6 @@ pub struct DeletedUser {
     pub sessions: u64,
 }
 
-/// A native session. Stored under the SHA-256 of its id (see [`SessionKey`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionRecord {
-    #[serde(rename = "u")]
-    pub user_id: UserId,
-    #[serde(rename = "r", default)]
-    pub roles: Vec<String>,
-    /// Unix seconds. Also enforced by the policy, so a store that keeps an expired record
-    /// (the embedded one until its purge) still denies.
-    #[serde(rename = "e")]
-    pub expires_at: i64,
-}
-
 /// Everything one decision needs, read in one store round trip.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Lookup {
@@ -204,47 +52,6 @@ pub struct Lookup {
     pub file: Option<FileRecord>,
     /// The caller's session, if a session key was given and is known.
     pub session: Option<SessionRecord>,
-}
-
-/// Why the store could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("store did not answer in time")]
-    Timeout,
-    #[error("corrupt record under {key}")]
-    Corrupt {
-        key: String,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("store schema version {found} is newer than this binary supports ({supported})")]
-    SchemaTooNew { found: u32, supported: u32 },
-    #[error("another writer holds the lease on this record or on the migration; try again")]
-    Busy,
-    #[error("a record with this id or token already exists")]
-    Conflict,
-    #[error("invalid store URL: {0}")]
-    Url(String),
-    #[error(transparent)]
-    Change(#[from] ChangeError),
-    #[error("invalid event cursor")]
-    Cursor,
-}
-
-impl StoreError {
-    pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Unavailable(Box::new(e))
-    }
-
-    /// A value under `key` that is not what mediagate writes there, for a reason in words.
-    pub(crate) fn corrupt(key: &str, what: &str) -> Self {
-        Self::Corrupt {
-            key: key.to_owned(),
-            source: serde::de::Error::custom(what),
-        }
-    }
 }
 
 /// Outcome of a write that needs its owner to exist.
@@ -397,27 +204,7 @@ pub(crate) fn download_counts(events: &[Event]) -> Vec<(&FileId, u64)> {
     counts
 }
 
-/// The schemes `store.url` accepts, for messages.
-const SCHEMES: &str =
-    "redis://, rediss://, redis+unix://, redis+sentinel://, redis+cluster:// or embedded:PATH";
-
-/// Checks `store.url` without opening anything, so a bad URL stops start-up with one line.
-pub fn check_url(url: &str) -> Result<(), String> {
-    if let Some(path) = url.strip_prefix("embedded:") {
-        if path.is_empty() {
-            return Err("embedded: needs a path, e.g. embedded:./var/mediagate.db".into());
-        }
-        return Ok(());
-    }
-    if !url.starts_with("redis") {
-        return Err(format!("must start with {SCHEMES}"));
-    }
-    redis::conn::Target::parse(url)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-/// Opens the store named by `store.url`: one of [`SCHEMES`], or `embedded::memory:` (in
+/// Opens the store named by `store.url` (see `config::StoreUrl`), or `embedded::memory:` (in
 /// memory, for tests).
 pub async fn open(
     url: &str,
@@ -434,44 +221,11 @@ pub async fn open_cached(
     timeout: std::time::Duration,
     cache: Option<redis::conn::Cache>,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    check_url(url).map_err(StoreError::Url)?;
-    if let Some(path) = url.strip_prefix("embedded:") {
-        let store = if path == ":memory:" {
-            embedded::EmbeddedStore::in_memory()?
-        } else {
-            embedded::EmbeddedStore::open(std::path::Path::new(path))?
-        };
-        return Ok(Arc::new(store));
-    }
-    Ok(Arc::new(redis::RedisStore::new(
-        url, prefix, timeout, cache,
-    )?))
-}
-
-/// Parses a JSON record read from the store under `key`.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
-    key: &str,
-    raw: &str,
-) -> Result<T, StoreError> {
-    decode_bytes(key, raw.as_bytes())
-}
-
-/// [`decode`] for a value read as bytes.
-pub(crate) fn decode_bytes<T: serde::de::DeserializeOwned>(
-    key: &str,
-    raw: &[u8],
-) -> Result<T, StoreError> {
-    serde_json::from_slice(raw).map_err(|source| StoreError::Corrupt {
-        key: key.to_owned(),
-        source,
-    })
-}
-
-/// Serializes a record for the store. Our records always serialize; an error here would be a
-/// bug in a derive, reported as corruption rather than a panic.
-pub(crate) fn encode<T: Serialize>(key: &str, value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|source| StoreError::Corrupt {
-        key: key.to_owned(),
-        source,
+    Ok(match StoreUrl::parse(url).map_err(StoreError::Url)? {
+        StoreUrl::Embedded(path) if path == ":memory:" => {
+            Arc::new(embedded::EmbeddedStore::in_memory()?)
+        }
+        StoreUrl::Embedded(path) => Arc::new(embedded::EmbeddedStore::open(Path::new(&path))?),
+        redis => Arc::new(redis::RedisStore::new(&redis, prefix, timeout, cache)?),
     })
 }

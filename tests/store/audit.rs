@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use mediagate::store::{Event, Store, StoredEvent};
+use mediagate::store::{Store, StoredEvent};
+
+use mediagate::model::Event;
 
 use crate::resp_lines;
 use crate::suite::denied_read;

@@ -380,7 +380,8 @@ async fn the_redis_version_is_read_from_a_server_and_from_a_cluster() {
         })
         .expect("redis-server's own version");
     for url in [single.url(), cluster.url()] {
-        let store = RedisStore::new(&url, "v", TIMEOUT, None).unwrap();
+        let parsed = mediagate::config::StoreUrl::parse(&url).unwrap();
+        let store = RedisStore::new(&parsed, "v", TIMEOUT, None).unwrap();
         assert_eq!(
             store.server_version().await.unwrap(),
             Some(installed),

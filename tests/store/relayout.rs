@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use mediagate::store::{FileChange, FileRecord, Store, migrate};
+use mediagate::store::{Store, migrate};
+
+use mediagate::model::{FileChange, FileRecord};
 use mediagate::tokens::{FileToken, UserToken};
 
 use crate::suite::{file_for, uid};

@@ -7,13 +7,15 @@
 
 use std::sync::Arc;
 
-use mediagate::store::{FileChange, Store, Visibility};
+use mediagate::store::Store;
+
+use mediagate::model::{FileChange, Visibility};
 use mediagate::tokens::{FileToken, UserToken};
 
 use crate::suite::{file_for, uid};
 use crate::support::redis::{RedisServer, record_key};
 
-async fn setup(r: &RedisServer) -> (Arc<dyn Store>, mediagate::store::FileRecord, UserToken) {
+async fn setup(r: &RedisServer) -> (Arc<dyn Store>, mediagate::model::FileRecord, UserToken) {
     let store = crate::redis_store(r, "r").await;
     store.migrate().await.unwrap();
     let (alice, _) = store

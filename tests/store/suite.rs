@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use mediagate::disposition::DispositionKind;
-use mediagate::paths::StoragePath;
-use mediagate::store::{
-    Event, EventDecision, EventKind, FileChange, FileRecord, SessionRecord, Store, StoreError,
-    Visibility, Written, migrate,
+use mediagate::model::{
+    Event, EventDecision, EventKind, FileChange, FileRecord, SessionRecord, Visibility,
 };
+use mediagate::paths::StoragePath;
+use mediagate::store::{Store, StoreError, Written, migrate};
 use mediagate::tokens::{FileId, FileToken, SessionId, UserId, UserToken};
 
 pub fn uid(s: &str) -> UserId {
@@ -432,7 +432,7 @@ pub async fn events_are_capped(store: Arc<dyn Store>, exact: bool) {
         kind: EventKind::RotateFileToken,
         ..denied_read(2)
     };
-    store.append_events(&[change.clone()], 100).await.unwrap();
+    store.append_events(std::slice::from_ref(&change), 100).await.unwrap();
     for _ in 0..20 {
         store
             .append_events(&vec![denied_read(3); 50], 100)
@@ -440,7 +440,10 @@ pub async fn events_are_capped(store: Arc<dyn Store>, exact: bool) {
             .unwrap();
     }
     let all = store.events(None, 1000).await.unwrap();
-    let changes: Vec<_> = all.iter().filter(|e| e.event.kind != EventKind::Read).collect();
+    let changes: Vec<_> = all
+        .iter()
+        .filter(|e| e.event.kind != EventKind::Read)
+        .collect();
     assert_eq!(changes.len(), 1, "{all:?}");
     assert_eq!(changes[0].event, change);
     let times: Vec<i64> = all.iter().map(|e| e.event.at_ms).collect();

@@ -9,8 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::disposition::DispositionKind;
+use crate::model::{FileRecord, Visibility};
 use crate::paths::StoragePath;
-use crate::store::{FileRecord, StoreError, Visibility, decode};
+use crate::store::{StoreError, decode};
 use crate::tokens::{FileId, FileToken, UserId};
 
 #[derive(Serialize, Deserialize)]

@@ -16,7 +16,8 @@ use super::RedisStore;
 use super::conn::Conn;
 use super::lease::Lease;
 use super::{record, unavailable};
-use crate::store::{FileRecord, StoreError, UserRecord, decode, encode};
+use crate::model::{FileRecord, UserRecord};
+use crate::store::{StoreError, decode, encode};
 use crate::tokens::{FileId, UserId, UserToken};
 use redis::AsyncCommands;
 

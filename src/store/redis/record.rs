@@ -16,8 +16,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::disposition::DispositionKind;
+use crate::model::{FileRecord, Visibility};
 use crate::paths::StoragePath;
-use crate::store::{FileRecord, StoreError, Visibility};
+use crate::store::StoreError;
 use crate::tokens::{FileId, FileToken, UserId};
 
 /// The high four bits of the first byte.

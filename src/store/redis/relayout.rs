@@ -63,7 +63,7 @@ impl RedisStore {
             for node in &nodes {
                 let mut cursor = 0;
                 loop {
-                    lease::renew(conn, lock, super::MIGRATION_LOCK).await?;
+                    lease::renew(conn, lock, super::schema::MIGRATION_LOCK).await?;
                     let (next, keys) = conn
                         .scan_page(node, cursor, &pattern)
                         .await

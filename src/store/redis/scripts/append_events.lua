@@ -1,4 +1,4 @@
--- Appends one batch of audit events to the stream as one entry (see src/store/redis/events.rs).
+-- Appends one batch of audit events to a stream as one entry (see src/store/redis/audit.rs).
 --
 -- KEYS[1] = {prefix}:events
 -- ARGV[1] = max_events, ARGV[2] = events in the batch, ARGV[3] = the batch, a JSON array

@@ -1,17 +1,98 @@
-//! The audit stream `{p}:events`: its entries, and the ids and cursors of the events in them.
+//! The audit log's two streams, `{p}:events` (reads) and `{p}:changes` (admin changes): their
+//! entries, and the ids and positions of the events in them (see `store::audit_log` for the
+//! merged view).
 //!
-//! A batch of events is one stream entry, appended by one script ([`APPEND`]): an entry per
-//! event cost Redis more than the decision's own read (about 2 µs per `XADD`, pipelined,
-//! against under 1 for the `MGET`). An entry of `n` events has the id of its last event,
-//! `M-S`; its events are `M-(S-n+1)` to `M-S`. So every event keeps an id of its own, cursors
-//! keep the `ms-seq` form, and trimming to the newest `audit.max_events` counts events, not
-//! entries. Entries of one event (field `e`), written before batches, are read as before.
+//! A batch of events is one stream entry, appended by one script
+//! (`scripts/append_events.lua`): an entry per event cost Redis more than the decision's own
+//! read (about 2 µs per `XADD`, pipelined, against under 1 for the `MGET`). An entry of `n`
+//! events has the id of its last event, `M-S`; its events are `M-(S-n+1)` to `M-S`. So every
+//! event keeps an id of its own, positions keep the `ms-seq` form, and trimming to the newest
+//! `audit.max_events` counts events, not entries. Entries of one event (field `e`), written
+//! before batches, are read as before.
 
+use redis::AsyncCommands;
+
+use super::{RedisStore, unavailable};
+use crate::model::Event;
 use crate::store::audit_log::parse_position;
-use crate::store::{Event, Logged, Position, StoreError, decode};
+use crate::store::{AuditLog, Logged, Position, StoreError, decode, encode};
 
-/// Appends a batch. KEYS: the stream. ARGV: max events, events in the batch, the batch.
-pub const APPEND: &str = include_str!("events.lua");
+pub(super) async fn append(
+    store: &RedisStore,
+    events: &[Event],
+    max_len: u64,
+) -> Result<(), StoreError> {
+    let conn = store.conn()?;
+    for log in [AuditLog::Reads, AuditLog::Changes] {
+        let part: Vec<&Event> = events
+            .iter()
+            .filter(|e| AuditLog::of(e.kind) == log)
+            .collect();
+        if part.is_empty() {
+            continue;
+        }
+        let stream = store.keys.audit_log(log);
+        let _: String = store
+            .scripts
+            .append_events
+            .key(&stream)
+            .arg(max_len)
+            .arg(part.len())
+            .arg(encode(&stream, &part)?)
+            .invoke_async(&mut conn.clone())
+            .await
+            .map_err(unavailable)?;
+    }
+    // Counters live in other slots than the stream: one command each, sent together.
+    let counts = crate::store::download_counts(events);
+    futures_util::future::try_join_all(counts.into_iter().map(|(file, n)| {
+        let mut conn = conn.clone();
+        let key = store.keys.downloads(file);
+        async move { conn.incr::<_, _, i64>(key, n).await }
+    }))
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+pub(super) async fn page(
+    store: &RedisStore,
+    log: AuditLog,
+    after: Option<Position>,
+    limit: usize,
+) -> Result<Vec<Logged>, StoreError> {
+    // An entry's id is its last event's: entries after the cursor are those that may hold
+    // events after it.
+    let mut start = after.map_or_else(|| "-".to_owned(), |(ms, seq)| format!("({ms}-{seq}"));
+    let stream = store.keys.audit_log(log);
+    let mut conn = store.conn()?;
+    let mut out = Vec::with_capacity(limit);
+    let mut entries_read = 0;
+    while out.len() < limit {
+        let count = entries_to_read(limit - out.len(), entries_read, out.len());
+        let entries: Vec<Entry> = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg(&start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let Some((last, _)) = entries.last() else {
+            break;
+        };
+        start = format!("({last}");
+        entries_read += entries.len();
+        let short = entries.len() < count;
+        unpack(&stream, entries, after, &mut out)?;
+        if short {
+            break;
+        }
+    }
+    out.truncate(limit);
+    Ok(out)
+}
 
 /// A stream entry as `XRANGE` returns it: id, then field–value pairs.
 pub type Entry = (String, Vec<(String, String)>);
@@ -68,7 +149,7 @@ pub fn unpack(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{EventDecision, EventKind};
+    use crate::model::{EventDecision, EventKind};
     use proptest::prelude::*;
 
     fn event(at_ms: i64) -> Event {

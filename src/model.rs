@@ -1,0 +1,180 @@
+//! The records mediagate keeps and judges: users, files, sessions, callers and audit events.
+//!
+//! Plain data shared by the store (which keeps them), the session sources (which produce a
+//! [`Caller`]) and the decision (which judges them), so that none of those depends on another
+//! for its types: `policy` imports this module, never the store.
+
+use serde::{Deserialize, Serialize};
+
+use crate::disposition::DispositionKind;
+use crate::paths::StoragePath;
+use crate::tokens::{FileId, FileToken, UserId, UserToken};
+
+/// Who may read a file besides its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    #[default]
+    Private,
+    Authenticated,
+    Public,
+}
+
+/// A user known to mediagate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    #[serde(rename = "u")]
+    pub user_id: UserId,
+    #[serde(rename = "t")]
+    pub token: UserToken,
+    #[serde(rename = "c")]
+    pub created_at: i64,
+}
+
+/// A stored file. Field names are short on purpose: this record exists once per file and the
+/// keyspace must stay small at millions of files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    #[serde(rename = "i")]
+    pub file_id: FileId,
+    #[serde(rename = "o")]
+    pub owner: UserId,
+    #[serde(rename = "t")]
+    pub token: FileToken,
+    #[serde(rename = "n")]
+    pub filename: String,
+    #[serde(rename = "p")]
+    pub storage_path: StoragePath,
+    #[serde(rename = "s")]
+    pub size: u64,
+    #[serde(rename = "m")]
+    pub content_type: String,
+    #[serde(rename = "v", default)]
+    pub visibility: Visibility,
+    #[serde(rename = "d")]
+    pub disposition: DispositionKind,
+    #[serde(rename = "c")]
+    pub created_at: i64,
+    /// Users this file is shared with (besides the owner). Kept in the record so that the
+    /// decision stays one read; bounded by [`MAX_GRANTS`].
+    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<UserId>,
+}
+
+/// Most users one file can be shared with. A file meant for more people should use
+/// `visibility = authenticated` or share links.
+pub const MAX_GRANTS: usize = 1000;
+
+/// A change to one file's record, applied atomically by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileChange {
+    /// A new file token: the old URL, and every share link bound to it, stop working.
+    Rotate(FileToken),
+    Visibility(Visibility),
+    Disposition(DispositionKind),
+    Grant(UserId),
+    Revoke(UserId),
+}
+
+/// Why a change could not be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    #[error("a file can be shared with at most 1000 users")]
+    TooManyGrants,
+}
+
+impl FileChange {
+    /// Applies the change to a record; the one implementation both stores use.
+    pub fn apply(&self, f: &mut FileRecord) -> Result<(), ChangeError> {
+        match self {
+            Self::Rotate(t) => f.token = t.clone(),
+            Self::Visibility(v) => f.visibility = *v,
+            Self::Disposition(d) => f.disposition = *d,
+            Self::Grant(u) => {
+                if *u != f.owner && !f.grants.contains(u) {
+                    if f.grants.len() >= MAX_GRANTS {
+                        return Err(ChangeError::TooManyGrants);
+                    }
+                    f.grants.push(u.clone());
+                }
+            }
+            Self::Revoke(u) => f.grants.retain(|g| g != u),
+        }
+        Ok(())
+    }
+}
+
+/// What happened, for the audit log (`GET /v1/events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Read,
+    Upload,
+    RotateUserToken,
+    RotateFileToken,
+    DeleteFile,
+    DeleteUser,
+    Grant,
+    Revoke,
+    Visibility,
+    Disposition,
+    Link,
+    Logout,
+    LogoutAll,
+}
+
+/// The outcome of a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventDecision {
+    Allow,
+    Deny,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unix milliseconds.
+    #[serde(rename = "t")]
+    pub at_ms: i64,
+    #[serde(rename = "k")]
+    pub kind: EventKind,
+    /// The user acting (a reader's session, or the user an admin call concerns).
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<FileId>,
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<EventDecision>,
+    /// The client's address as nginx saw it, or the admin caller's.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Counts towards the file's download counter (an allowed GET).
+    #[serde(skip)]
+    pub download: bool,
+}
+
+/// A native session. Stored under the SHA-256 of its id (see [`SessionKey`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    #[serde(rename = "u")]
+    pub user_id: UserId,
+    #[serde(rename = "r", default)]
+    pub roles: Vec<String>,
+    /// Unix seconds. Also enforced by the policy, so a store that keeps an expired record
+    /// (the embedded one until its purge) still denies.
+    #[serde(rename = "e")]
+    pub expires_at: i64,
+}
+
+/// A caller with a valid session from any source. The policy judges only this.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    /// The application's user id.
+    pub user_id: UserId,
+    /// Roles, compared with `policy.read_all_roles`.
+    pub roles: Vec<String>,
+    /// When the session ends (Unix seconds), where its source says: a native session's expiry,
+    /// a JWT's `exp`. `None` for an application's own session, which may end at any time.
+    pub expires_at: Option<i64>,
+}

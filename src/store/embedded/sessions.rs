@@ -1,0 +1,141 @@
+//! Native sessions, and the decision's one read (`lookup`), in one read transaction.
+
+use redb::ReadableTable;
+
+use super::{
+    EmbeddedStore, FILE_TOKENS, SESSIONS, USER_SESSIONS, USER_TOKENS, USERS, err, read_value,
+};
+use crate::model::SessionRecord;
+use crate::store::{Lookup, StoreError, Written, decode, encode};
+use crate::tokens::{FileToken, SessionKey, UserId, UserToken};
+
+pub(super) async fn lookup(
+    store: &EmbeddedStore,
+    user_token: &UserToken,
+    file_token: &FileToken,
+    session: Option<&SessionKey>,
+) -> Result<Lookup, StoreError> {
+    let txn = store.read()?;
+    let user_of_token = read_value(&txn, USER_TOKENS, user_token.as_str())?
+        .map(|u| UserId::parse(&u).map_err(|_| StoreError::corrupt("utok", "not a user id")))
+        .transpose()?;
+    let file = read_value(&txn, FILE_TOKENS, file_token.as_str())?
+        .map(|raw| decode("ftok", &raw))
+        .transpose()?;
+    let session = match session {
+        Some(k) => read_value(&txn, SESSIONS, k.as_str())?
+            .map(|raw| decode("session", &raw))
+            .transpose()?,
+        None => None,
+    };
+    Ok(Lookup {
+        user_of_token,
+        file,
+        session,
+    })
+}
+
+pub(super) async fn insert(
+    store: &EmbeddedStore,
+    key: &SessionKey,
+    record: &SessionRecord,
+    _now: i64,
+) -> Result<Written, StoreError> {
+    let (key, record) = (key.clone(), record.clone());
+    store
+        .write(move |txn| {
+            let user = record.user_id.as_str();
+            if txn
+                .open_table(USERS)
+                .map_err(err)?
+                .get(user)
+                .map_err(err)?
+                .is_none()
+            {
+                return Ok(Written::NoSuchUser);
+            }
+            txn.open_table(SESSIONS)
+                .map_err(err)?
+                .insert(key.as_str(), encode("session", &record)?.as_str())
+                .map_err(err)?;
+            txn.open_multimap_table(USER_SESSIONS)
+                .map_err(err)?
+                .insert(user, key.as_str())
+                .map_err(err)?;
+            Ok(Written::Done)
+        })
+        .await
+}
+
+pub(super) async fn delete(store: &EmbeddedStore, key: &SessionKey) -> Result<bool, StoreError> {
+    let key = key.clone();
+    store
+        .write(move |txn| {
+            let removed = txn
+                .open_table(SESSIONS)
+                .map_err(err)?
+                .remove(key.as_str())
+                .map_err(err)?
+                .map(|v| v.value().to_owned());
+            let Some(raw) = removed else { return Ok(false) };
+            let record: SessionRecord = decode("session", &raw)?;
+            txn.open_multimap_table(USER_SESSIONS)
+                .map_err(err)?
+                .remove(record.user_id.as_str(), key.as_str())
+                .map_err(err)?;
+            Ok(true)
+        })
+        .await
+}
+
+pub(super) async fn purge_expired(store: &EmbeddedStore, now: i64) -> Result<u64, StoreError> {
+    store
+        .write(move |txn| {
+            let mut expired: Vec<(String, String)> = Vec::new();
+            {
+                let sessions = txn.open_table(SESSIONS).map_err(err)?;
+                for entry in sessions.iter().map_err(err)? {
+                    let (k, v) = entry.map_err(err)?;
+                    // An unreadable record can grant nothing; drop it with the expired ones.
+                    match decode::<SessionRecord>("session", v.value()) {
+                        Ok(r) if r.expires_at > now => {}
+                        Ok(r) => expired.push((k.value().to_owned(), r.user_id.to_string())),
+                        Err(_) => expired.push((k.value().to_owned(), String::new())),
+                    }
+                }
+            }
+            let mut sessions = txn.open_table(SESSIONS).map_err(err)?;
+            let mut index = txn.open_multimap_table(USER_SESSIONS).map_err(err)?;
+            for (k, user) in &expired {
+                sessions.remove(k.as_str()).map_err(err)?;
+                if !user.is_empty() {
+                    index.remove(user.as_str(), k.as_str()).map_err(err)?;
+                }
+            }
+            Ok(expired.len() as u64)
+        })
+        .await
+}
+
+pub(super) async fn delete_all_of(store: &EmbeddedStore, id: &UserId) -> Result<u64, StoreError> {
+    let id = id.clone();
+    store.write(move |txn| delete_sessions_in(txn, &id)).await
+}
+
+pub(super) fn delete_sessions_in(
+    txn: &redb::WriteTransaction,
+    id: &UserId,
+) -> Result<u64, StoreError> {
+    let keys: Vec<String> = txn
+        .open_multimap_table(USER_SESSIONS)
+        .map_err(err)?
+        .remove_all(id.as_str())
+        .map_err(err)?
+        .map(|k| k.map(|k| k.value().to_owned()).map_err(err))
+        .collect::<Result<_, _>>()?;
+    let mut sessions = txn.open_table(SESSIONS).map_err(err)?;
+    for k in &keys {
+        sessions.remove(k.as_str()).map_err(err)?;
+    }
+    Ok(keys.len() as u64)
+}
