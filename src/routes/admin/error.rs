@@ -1,4 +1,4 @@
-//! Errors at the admin API boundary, and their one mapping to HTTP.
+//! Errors of the admin API, and their one mapping to HTTP.
 //!
 //! Every admin error is `{"error": {"code", "message"}}`. `code` is stable and meant for
 //! programs; `message` is for people and never carries a secret or an internal cause (those go
@@ -9,6 +9,46 @@ use actix_web::{HttpResponse, ResponseError};
 
 use crate::store::StoreError;
 
+/// What an admin call named that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    User,
+    File,
+    Session,
+    /// No route under `/v1` has this path.
+    Route,
+}
+
+impl Missing {
+    fn noun(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::File => "file",
+            Self::Session => "session",
+            Self::Route => "route",
+        }
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.noun())
+    }
+}
+
+/// `Option::ok_or` for the "not found" of an admin call.
+pub trait OrMissing<T> {
+    /// `Err(AdminError::NotFound(what))` for `None`.
+    fn or_missing(self, what: Missing) -> Result<T, AdminError>;
+}
+
+impl<T> OrMissing<T> for Option<T> {
+    fn or_missing(self, what: Missing) -> Result<T, AdminError> {
+        self.ok_or(AdminError::NotFound(what))
+    }
+}
+
+/// Every way an admin call fails, each with a stable `code` and one status.
 #[derive(thiserror::Error)]
 pub enum AdminError {
     #[error("{0}")]
@@ -18,7 +58,7 @@ pub enum AdminError {
     #[error("the admin API is disabled: set admin.token or admin.token_file")]
     Disabled,
     #[error("{0} not found")]
-    NotFound(&'static str),
+    NotFound(Missing),
     /// Carries the resource's methods, for the `Allow` header.
     #[error("method not allowed on this resource (allowed: {0})")]
     MethodNotAllowed(&'static str),
@@ -61,10 +101,10 @@ impl AdminError {
             Self::InvalidInput(_) => "invalid_input",
             Self::Unauthorized => "unauthorized",
             Self::Disabled => "admin_disabled",
-            Self::NotFound("user") => "user_not_found",
-            Self::NotFound("file") => "file_not_found",
-            Self::NotFound("session") => "session_not_found",
-            Self::NotFound(_) => "not_found",
+            Self::NotFound(Missing::User) => "user_not_found",
+            Self::NotFound(Missing::File) => "file_not_found",
+            Self::NotFound(Missing::Session) => "session_not_found",
+            Self::NotFound(Missing::Route) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::TooLarge(_) => "payload_too_large",
             Self::Conflict => "conflict",

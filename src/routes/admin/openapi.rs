@@ -1,11 +1,37 @@
-//! The OpenAPI 3 document of the admin API, generated from the route annotations in
-//! `routes::admin` (utoipa), so it cannot drift from the code. Served at `GET /v1/openapi.json`
-//! and checked against real responses in the tests.
+//! The OpenAPI 3 document of the admin API, generated from the route annotations of the
+//! handlers (utoipa), so it cannot drift from the code. Served at `GET /v1/openapi.json` and
+//! checked against real responses in the tests.
 
+use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::admin::AdminApi;
+use super::error::ErrorBody;
+use super::{AdminConfig, events, files, sessions, sharing, uploads, users};
+
+/// The paths of the document: every handler of the admin API.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        users::put_user,
+        users::rotate_user_token,
+        users::delete_user,
+        sessions::logout_everywhere,
+        uploads::upload,
+        files::get_file,
+        files::patch_file,
+        files::delete_file,
+        files::rotate_file_token,
+        sharing::put_grant,
+        sharing::delete_grant,
+        sharing::create_link,
+        sessions::create_session,
+        sessions::delete_session,
+        events::events
+    ),
+    components(schemas(ErrorBody))
+)]
+pub struct AdminApi;
 
 struct BearerToken;
 
@@ -40,4 +66,9 @@ pub fn document_for(max_session_ttl: u64, max_link_ttl: u64) -> serde_json::Valu
     schemas["SessionRequest"]["properties"]["ttl_seconds"]["maximum"] = max_session_ttl.into();
     schemas["LinkRequest"]["properties"]["ttl_seconds"]["maximum"] = max_link_ttl.into();
     doc
+}
+
+/// `GET /v1/openapi.json`.
+pub(super) async fn serve(config: web::Data<AdminConfig>) -> HttpResponse {
+    HttpResponse::Ok().json(document_for(config.max_session_ttl, config.max_link_ttl))
 }
