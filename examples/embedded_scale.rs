@@ -9,11 +9,12 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use mediagate::disposition::DispositionKind;
+use mediagate::ids::{FileId, UserId};
 use mediagate::model::{FileRecord, Visibility};
 use mediagate::paths::StoragePath;
 use mediagate::store::embedded::EmbeddedStore;
 use mediagate::store::{Store, Written};
-use mediagate::tokens::{FileId, FileToken, UserId, UserToken};
+use mediagate::tokens::{FileToken, UserToken};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -86,6 +86,7 @@ impl AdminTokens {
         }
     }
 
+    /// Whether no token is accepted (the admin API then refuses every call).
     pub fn is_empty(&self) -> bool {
         self.snapshot().is_empty()
     }

@@ -1,5 +1,6 @@
-//! Wall-clock time in Unix seconds, read in one place so that everything else takes time as a
-//! parameter (the policy is pure; tests pass the time they need).
+//! Wall-clock time in Unix seconds, always read through these functions, so that every reading
+//! has the same meaning and the same fallback before 1970. The decision reads it once per
+//! request and passes it on; `policy` takes no time at all.
 
 /// Time since the Unix epoch. A clock set before 1970 reads as 0: nothing then expires, but
 /// nothing is purged either (a reading of "far future" would delete every session).

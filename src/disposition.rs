@@ -15,7 +15,9 @@ use crate::media_type::MediaType;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DispositionKind {
+    /// Shown in the browser (only ever for passive types).
     Inline,
+    /// Downloaded.
     Attachment,
 }
 

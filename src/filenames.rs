@@ -11,14 +11,19 @@ pub const MAX_FILENAME_BYTES: usize = 255;
 /// Why a filename was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FilenameError {
+    /// Nothing usable is left.
     #[error("filename is empty")]
     Empty,
+    /// More than [`MAX_FILENAME_BYTES`].
     #[error("filename is longer than 255 bytes")]
     TooLong,
+    /// `.` or `..`.
     #[error("filename may not be '.' or '..'")]
     DotName,
+    /// A path separator.
     #[error("filename may not contain '/' or '\\'")]
     Separator,
+    /// A control character.
     #[error("filename may not contain control characters")]
     Control,
 }

@@ -1,25 +1,13 @@
+#![deny(missing_docs)]
 //! mediagate: lets nginx serve private, user-uploaded files only to the people allowed to read
 //! them. nginx asks, through `auth_request`, one question per request; mediagate answers from
 //! its store, and nginx moves every byte.
 //!
-//! # Layout
-//!
-//! * `config`: settings from defaults, a TOML file and `MEDIAGATE__…` variables.
-//! * `startup`: builds the store and both listeners; `Application` is what `main` runs.
-//! * `routes`: `auth` (nginx's subrequests), `admin` (the JSON API), `health`.
-//! * `paths`: strict parsing of the public URL and of storage paths.
-//! * `tokens`: URL tokens, session ids and ids, generated from the OS CSPRNG.
-//! * `policy`: the pure decision.
-//! * `sessions`: who is asking (native sessions, the app's own Redis sessions, JWTs).
-//! * `store`: the `Store` trait, its Redis and embedded implementations, and migrations.
-//! * `storage`: file bytes on disk, written atomically.
-//! * `filenames`, `media_type`, `disposition`: what a file may be called, the one form of its
-//!   type, and how it is presented.
-//! * `nginx`: renders the nginx snippets in `nginx/`.
-//! * `links`: signed, expiring share links.
-//! * `decision_cache`: how long nginx may reuse an allow, when its decision cache is on.
-//! * `audit`, `metrics`: the event log and Prometheus metrics.
-//! * `openapi`: the OpenAPI document, generated from the admin routes.
+//! The modules read one way, from the binary (`main`, `startup`) through the HTTP routes, the
+//! decision and its inputs (`sessions`, `policy`, `links`), shared state and the store, down to
+//! plain data (`model`, `ids`, `tokens`, `paths`) and leaves (`config`, `clock`). The module
+//! map, the layers and the auth path are in `docs/architecture.md`; each module's header says
+//! what it owns.
 
 pub mod admin_tokens;
 pub mod audit;
@@ -28,6 +16,7 @@ pub mod config;
 pub mod decision_cache;
 pub mod disposition;
 pub mod filenames;
+pub mod ids;
 pub mod links;
 pub mod media_type;
 pub mod metrics;

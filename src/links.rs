@@ -46,7 +46,11 @@ pub enum LinkCheck {
     Absent,
     /// A valid, unexpired link for exactly this path, valid while the clock is before
     /// `expires_at` (Unix seconds).
-    Valid { expires_at: i64 },
+    /// The link opens the file until `expires_at`.
+    Valid {
+        /// Unix seconds.
+        expires_at: i64,
+    },
     /// Link parameters that are malformed, expired, or signed for something else.
     Invalid,
 }
@@ -63,10 +67,12 @@ fn mac(key: &SecretString) -> HmacSha256 {
 }
 
 impl LinkKeys {
+    /// The keys of `links.secret` (`None`: links off) and `links.old_secrets`.
     pub fn new(current: Option<SecretString>, old: Vec<SecretString>) -> Self {
         Self { current, old }
     }
 
+    /// Whether links can be made (a current key is set).
     pub fn enabled(&self) -> bool {
         self.current.is_some()
     }

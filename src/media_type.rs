@@ -53,14 +53,19 @@ const CHARSETS: [&str; 29] = [
 /// Why a declared content type was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MediaTypeError {
+    /// More than [`MAX_LEN`] bytes.
     #[error("is longer than {MAX_LEN} bytes")]
     TooLong,
+    /// A character browsers and servers could read differently.
     #[error("may not contain quotes, backslashes, commas, control characters or non-ASCII")]
     Forbidden,
+    /// Not `type/subtype` of token characters.
     #[error("is not of the form type/subtype")]
     NotAType,
+    /// A parameter that is not `name=value` of token characters.
     #[error("has a parameter that is not name=value")]
     BadParameter,
+    /// Two `charset` parameters.
     #[error("names its charset twice")]
     TwoCharsets,
 }

@@ -10,13 +10,18 @@ use prometheus::{
 /// How a decision ended: the `outcome` label of `mediagate_decisions_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// 200.
     Allow = 0,
+    /// 401.
     Unauthorized = 1,
+    /// 403.
     Forbidden = 2,
+    /// 503: the decision could not be made.
     Unavailable = 3,
 }
 
 impl Outcome {
+    /// Every outcome, in label order.
     pub const ALL: [Outcome; 4] = [
         Outcome::Allow,
         Outcome::Unauthorized,
@@ -24,6 +29,7 @@ impl Outcome {
         Outcome::Unavailable,
     ];
 
+    /// The `outcome` label.
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Allow => "allow",
@@ -67,15 +73,20 @@ pub struct Metrics {
     decisions: [IntCounter; 4],
     /// One counter per [`Refusal`], for the same reason.
     refused: [IntCounter; 3],
+    /// `mediagate_decision_seconds`.
     pub decision_seconds: Histogram,
+    /// `mediagate_store_errors_total`.
     pub store_errors: IntCounter,
     /// `route` (pattern) and `status`.
     pub admin_calls: IntCounterVec,
+    /// `mediagate_audit_dropped_total`.
     pub audit_dropped: IntCounter,
+    /// `mediagate_audit_write_errors_total`.
     pub audit_write_errors: IntCounter,
 }
 
 impl Metrics {
+    /// Registers every metric in a registry of its own.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let decisions = IntCounterVec::new(

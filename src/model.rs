@@ -7,26 +7,33 @@
 use serde::{Deserialize, Serialize};
 
 use crate::disposition::DispositionKind;
+use crate::ids::{FileId, UserId};
 use crate::paths::StoragePath;
-use crate::tokens::{FileId, FileToken, UserId, UserToken};
+use crate::tokens::{FileToken, UserToken};
 
 /// Who may read a file besides its owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
+    /// The owner, grantees and read-all roles.
     #[default]
     Private,
+    /// Any valid session.
     Authenticated,
+    /// Anyone holding the URL.
     Public,
 }
 
 /// A user known to mediagate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserRecord {
+    /// The application's user id.
     #[serde(rename = "u")]
     pub user_id: UserId,
+    /// The first path segment of every URL of the user's files.
     #[serde(rename = "t")]
     pub token: UserToken,
+    /// Unix seconds.
     #[serde(rename = "c")]
     pub created_at: i64,
 }
@@ -35,24 +42,34 @@ pub struct UserRecord {
 /// keyspace must stay small at millions of files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileRecord {
+    /// mediagate's id of the file; it also names the bytes' storage path.
     #[serde(rename = "i")]
     pub file_id: FileId,
+    /// The user who owns the file.
     #[serde(rename = "o")]
     pub owner: UserId,
+    /// The second path segment of the file's URL.
     #[serde(rename = "t")]
     pub token: FileToken,
+    /// The registered name: the URL's last segment must be exactly this.
     #[serde(rename = "n")]
     pub filename: String,
+    /// Where the bytes are, relative to the storage root; never changes.
     #[serde(rename = "p")]
     pub storage_path: StoragePath,
+    /// Bytes.
     #[serde(rename = "s")]
     pub size: u64,
+    /// The type mediagate built at upload (`media_type`).
     #[serde(rename = "m")]
     pub content_type: String,
+    /// Who may read it besides its owner.
     #[serde(rename = "v", default)]
     pub visibility: Visibility,
+    /// How browsers are asked to present it (inline only for passive types).
     #[serde(rename = "d")]
     pub disposition: DispositionKind,
+    /// Unix seconds.
     #[serde(rename = "c")]
     pub created_at: i64,
     /// Users this file is shared with (besides the owner). Kept in the record so that the
@@ -70,15 +87,20 @@ pub const MAX_GRANTS: usize = 1000;
 pub enum FileChange {
     /// A new file token: the old URL, and every share link bound to it, stop working.
     Rotate(FileToken),
+    /// Who may read the file besides its owner.
     Visibility(Visibility),
+    /// How browsers are asked to present it.
     Disposition(DispositionKind),
+    /// Share it with a user.
     Grant(UserId),
+    /// Stop sharing it with a user.
     Revoke(UserId),
 }
 
 /// Why a change could not be applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeError {
+    /// The file is already shared with [`MAX_GRANTS`] users.
     #[error("a file can be shared with at most 1000 users")]
     TooManyGrants,
 }
@@ -108,18 +130,31 @@ impl FileChange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
+    /// A decision about a file (allowed or denied).
     Read,
+    /// A file was uploaded.
     Upload,
+    /// A user's token was rotated.
     RotateUserToken,
+    /// A file's token was rotated.
     RotateFileToken,
+    /// A file was deleted.
     DeleteFile,
+    /// A user was deleted.
     DeleteUser,
+    /// A file was shared with a user.
     Grant,
+    /// A file stopped being shared with a user.
     Revoke,
+    /// A file's visibility changed.
     Visibility,
+    /// A file's disposition changed.
     Disposition,
+    /// A share link was made.
     Link,
+    /// One session was logged out.
     Logout,
+    /// Every session of a user was logged out.
     LogoutAll,
 }
 
@@ -127,7 +162,9 @@ pub enum EventKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventDecision {
+    /// The read was allowed.
     Allow,
+    /// The read was denied.
     Deny,
 }
 
@@ -137,13 +174,16 @@ pub struct Event {
     /// Unix milliseconds.
     #[serde(rename = "t")]
     pub at_ms: i64,
+    /// What happened.
     #[serde(rename = "k")]
     pub kind: EventKind,
     /// The user acting (a reader's session, or the user an admin call concerns).
     #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
+    /// The file it concerns.
     #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     pub file_id: Option<FileId>,
+    /// For reads: allowed or denied.
     #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<EventDecision>,
     /// The client's address as nginx saw it, or the admin caller's.
@@ -157,12 +197,14 @@ pub struct Event {
 /// A native session. Stored under the SHA-256 of its id (see [`SessionKey`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
+    /// Whose session it is.
     #[serde(rename = "u")]
     pub user_id: UserId,
+    /// Its roles (see `policy.read_all_roles`).
     #[serde(rename = "r", default)]
     pub roles: Vec<String>,
-    /// Unix seconds. Also enforced by the policy, so a store that keeps an expired record
-    /// (the embedded one until its purge) still denies.
+    /// Unix seconds. Also checked when the session is read (`sessions::native_caller`), so a
+    /// store that keeps an expired record (the embedded one until its purge) still denies.
     #[serde(rename = "e")]
     pub expires_at: i64,
 }

@@ -39,10 +39,13 @@ pub struct Params {
     pub decision_cache: bool,
 }
 
+/// The configuration could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
+    /// A value that would not stay one token in the config.
     #[error("{0}: {1:?} may not contain whitespace, quotes or any of ; {{ }} $ #")]
     Unsafe(&'static str, String),
+    /// The storage root could not be made absolute.
     #[error("storage root: {0}")]
     Root(#[from] std::io::Error),
 }

@@ -17,22 +17,31 @@ pub const MAX_URI_BYTES: usize = 4096;
 /// Why a request URI was refused. Every variant leads to 403.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
+    /// Longer than any URL mediagate makes.
     #[error("URI too long")]
     TooLong,
+    /// Not under the media prefix.
     #[error("URI outside the media prefix")]
     Prefix,
+    /// Not exactly user token, file token, filename.
     #[error("URI does not have exactly three segments after the prefix")]
     Shape,
+    /// The first segment is not a user token.
     #[error("malformed user token")]
     UserToken,
+    /// The second segment is not a file token.
     #[error("malformed file token")]
     FileToken,
+    /// A `%` not followed by two hex digits.
     #[error("bad percent-encoding")]
     Encoding,
+    /// The decoded filename is not UTF-8.
     #[error("filename is not valid UTF-8")]
     Utf8,
+    /// A byte outside the accepted set (controls, `;`, `#`, `\\`, non-ASCII, …).
     #[error("forbidden byte in URI")]
     Byte,
+    /// The decoded filename breaks a filename rule.
     #[error("invalid filename: {0}")]
     Filename(#[from] filenames::FilenameError),
 }
@@ -41,8 +50,11 @@ pub enum PathError {
 /// well-formed and the filename passes [`filenames::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaPath {
+    /// The first segment: names the owner.
     pub user_token: UserToken,
+    /// The second segment: names the file.
     pub file_token: FileToken,
+    /// The last segment, percent-decoded.
     pub filename: String,
     /// The raw query string, if any (share links carry their signature there).
     pub query: Option<String>,
@@ -136,7 +148,7 @@ impl From<StoragePath> for String {
 
 impl StoragePath {
     /// The storage path for a new file id.
-    pub fn for_file(id: &crate::tokens::FileId) -> Self {
+    pub fn for_file(id: &crate::ids::FileId) -> Self {
         let id = id.as_str();
         let mut path = String::with_capacity(id.len() + 3);
         path.push_str(&id[..2]);
@@ -145,6 +157,7 @@ impl StoragePath {
         Self(path)
     }
 
+    /// Checks a stored path (`{2 hex}/{32 hex}`) before it is handed to nginx.
     pub fn parse(s: &str) -> Result<Self, PathError> {
         let (dir, name) = s.split_once('/').ok_or(PathError::Shape)?;
         let lower_hex = |x: &str| x.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
@@ -160,6 +173,7 @@ impl StoragePath {
         }
     }
 
+    /// The path relative to the storage root.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -263,7 +277,7 @@ mod tests {
 
     #[test]
     fn storage_paths_are_strict() {
-        let id = crate::tokens::FileId::generate();
+        let id = crate::ids::FileId::generate();
         let sp = StoragePath::for_file(&id);
         assert_eq!(StoragePath::parse(sp.as_str()).unwrap(), sp);
         for bad in [
@@ -283,7 +297,17 @@ mod tests {
         /// Any input: a refusal, or tokens of the one valid form and a filename that cannot be
         /// read as a path.
         #[test]
-        fn parse_is_refusal_or_safe(raw in "(/media/)?[0-9a-fA-F%./\\\\;?#\0 a-z\u{80}-\u{10ffff}]{0,120}") {
+        fn parse_is_refusal_or_safe(raw in prop_oneof![
+            "(/media/)?[0-9a-fA-F%./\\\\;?#\0 a-z\u{80}-\u{10ffff}]{0,120}",
+            // The accepted shape, each part valid or damaged, so that many inputs parse and
+            // reach the assertions below.
+            (
+                prop_oneof![Just(UT.to_owned()), "[0-9a-fA-F%.]{31,33}"],
+                prop_oneof![Just(FT.to_owned()), "[0-9a-fA-F%.]{31,33}"],
+                "([a-z0-9._ -]|%[0-9a-fA-F]{2}|%|/|\\\\|;|\\?|#){1,30}",
+            )
+                .prop_map(|(u, f, name)| format!("/media/{u}/{f}/{name}")),
+        ]) {
             if let Ok(m) = p(&raw) {
                 prop_assert!(UserToken::parse(m.user_token.as_str()).is_ok());
                 prop_assert!(FileToken::parse(m.file_token.as_str()).is_ok());

@@ -1,14 +1,24 @@
 //! The decision: may this caller read the file this path names?
 //!
-//! Pure: no IO, no clock (time is a parameter), so it can be tested exhaustively. Access exists
-//! only because something positive was found (a token mapping, a session, ownership, a role,
-//! a visibility setting); a missing piece always denies.
+//! Pure: no IO and no clock; its inputs are plain data (the parsed path, what the store found,
+//! the caller the session sources resolved, the share link's verdict), so it can be tested
+//! exhaustively. It knows no store, HTTP or Redis. Access exists only because something
+//! positive was found (a token mapping, a session, ownership, a role, a visibility setting); a
+//! missing piece always denies.
 
+use crate::ids::UserId;
 use crate::links::LinkCheck;
-use crate::model::Caller;
-use crate::model::{FileRecord, Visibility};
+use crate::model::{Caller, FileRecord, Visibility};
 use crate::paths::MediaPath;
-use crate::store::Lookup;
+
+/// What the store found for the path's two tokens.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Found<'a> {
+    /// The user the path's user token belongs to.
+    pub user_of_token: Option<&'a UserId>,
+    /// The file the path's file token names.
+    pub file: Option<&'a FileRecord>,
+}
 
 /// Why a request was denied. Logged and counted; never sent to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +38,7 @@ pub enum DenyReason {
 /// The outcome, mapped to a status code in exactly one place (`routes::auth`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision<'a> {
+    /// 200: read this file's bytes.
     Allow(&'a FileRecord),
     /// No valid session, and the file is not readable anonymously: 401.
     NoCredential,
@@ -42,22 +53,22 @@ pub struct Policy {
     pub read_all_roles: Vec<String>,
 }
 
-/// Decides one request. `lookup` is what the store returned for the path's tokens; `caller`
+/// Decides one request. `found` is what the store returned for the path's tokens; `caller`
 /// is the valid session from any source (already checked for expiry and signature); `link` is
 /// the verdict on the share-link parameters of the path.
 pub fn decide<'a>(
     policy: &Policy,
     path: &MediaPath,
-    lookup: &'a Lookup,
+    found: Found<'a>,
     caller: Option<&Caller>,
     link: LinkCheck,
 ) -> Decision<'a> {
     // The file token maps to a file, the user token to its owner, and the filename is the
     // registered one. The token comparison is constant-time (see `tokens`).
-    let Some(file) = lookup.file.as_ref() else {
+    let Some(file) = found.file else {
         return Decision::Forbidden(DenyReason::UnknownFile);
     };
-    let owner_matches = lookup.user_of_token.as_ref() == Some(&file.owner);
+    let owner_matches = found.user_of_token == Some(&file.owner);
     if !owner_matches || file.token != path.file_token || file.filename != path.filename {
         return Decision::Forbidden(DenyReason::UnknownFile);
     }
@@ -90,10 +101,11 @@ pub fn decide<'a>(
 mod tests {
     use super::*;
     use crate::disposition::DispositionKind;
+    use crate::ids::{FileId, UserId};
     use crate::model::SessionRecord;
     use crate::paths::StoragePath;
     use crate::sessions::native_caller;
-    use crate::tokens::{FileId, FileToken, UserId, UserToken};
+    use crate::tokens::{FileToken, UserToken};
     use proptest::prelude::*;
 
     fn file(owner: &str, token: &FileToken, vis: Visibility) -> FileRecord {
@@ -118,6 +130,23 @@ mod tests {
             user_id: UserId::parse(user).unwrap(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             expires_at,
+        }
+    }
+
+    /// What a store would have found, owned.
+    #[derive(Default)]
+    struct Lookup {
+        user_of_token: Option<UserId>,
+        file: Option<FileRecord>,
+        session: Option<SessionRecord>,
+    }
+
+    impl Lookup {
+        fn found(&self) -> Found<'_> {
+            Found {
+                user_of_token: self.user_of_token.as_ref(),
+                file: self.file.as_ref(),
+            }
         }
     }
 
@@ -158,7 +187,7 @@ mod tests {
         decide(
             &policy,
             &c.path,
-            &c.lookup,
+            c.lookup.found(),
             caller(c).as_ref(),
             LinkCheck::Absent,
         )
@@ -241,7 +270,7 @@ mod tests {
             decide(
                 &p,
                 &c.path,
-                &c.lookup,
+                c.lookup.found(),
                 caller(&c).as_ref(),
                 LinkCheck::Valid { expires_at: 1000 }
             ),
@@ -251,7 +280,7 @@ mod tests {
             decide(
                 &p,
                 &c.path,
-                &c.lookup,
+                c.lookup.found(),
                 caller(&c).as_ref(),
                 LinkCheck::Invalid
             ),
@@ -267,7 +296,7 @@ mod tests {
             decide(
                 &p,
                 &c.path,
-                &c.lookup,
+                c.lookup.found(),
                 caller(&c).as_ref(),
                 LinkCheck::Invalid
             ),
@@ -279,7 +308,7 @@ mod tests {
             decide(
                 &p,
                 &c.path,
-                &c.lookup,
+                c.lookup.found(),
                 caller(&c).as_ref(),
                 LinkCheck::Valid { expires_at: 1000 }
             ),
@@ -327,7 +356,7 @@ mod tests {
                 f.grants = granted.iter().map(|g| UserId::parse(g).unwrap()).collect();
             }
             let policy = Policy { read_all_roles: read_all.clone() };
-            if let Decision::Allow(_) = decide(&policy, &c.path, &c.lookup, caller(&c).as_ref(), l) {
+            if let Decision::Allow(_) = decide(&policy, &c.path, c.lookup.found(), caller(&c).as_ref(), l) {
                 prop_assert!(file_present && same_name && token_owner == "alice");
                 prop_assert!(l != LinkCheck::Invalid);
                 let live = s.as_ref().filter(|s| s.expires_at > 100);

@@ -1,5 +1,6 @@
 //! Builds the application: store, schema check, both listeners. `Application::build` binds
-//! (port 0 allowed) so tests can start the whole service in-process and read its ports.
+//! (port 0 allowed) and reports the ports it got; `mediagate serve` runs it, and the end-to-end
+//! tests run that binary.
 
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;
@@ -40,6 +41,7 @@ pub struct BuildOptions {
     pub migrate: bool,
 }
 
+/// The built service: both listeners bound, not yet running.
 pub struct Application {
     auth_port: u16,
     admin_port: u16,
@@ -52,6 +54,7 @@ pub struct Application {
 }
 
 impl Application {
+    /// Validates what the configuration alone decides, opens the store, checks its schema, and binds both listeners; nothing runs until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
         // Everything the configuration alone decides comes first, so that a bad value stops
         // start-up before anything is created on disk or in the store.
@@ -189,10 +192,12 @@ impl Application {
         })
     }
 
+    /// The auth listener's port (the one asked for, or the one the OS gave for 0).
     pub fn auth_port(&self) -> u16 {
         self.auth_port
     }
 
+    /// The admin listener's port.
     pub fn admin_port(&self) -> u16 {
         self.admin_port
     }

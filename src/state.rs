@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::audit::Audit;
+use crate::ids::{FileId, UserId};
 use crate::metrics::Metrics;
 use crate::model::{Event, EventDecision, EventKind};
 use crate::store::{Store, StoreError, migrate};
-use crate::tokens::{FileId, UserId};
 
 /// How long a starting or unready server waits for a migration another process is running.
 const MIGRATE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
@@ -18,6 +18,7 @@ const MIGRATE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 pub enum Schema {
     /// Not yet known (the store was unreachable when last asked).
     Unknown = 0,
+    /// The schema this binary reads and writes.
     Current = 1,
     /// Older than this binary needs: run `mediagate migrate` (or start with `--migrate`).
     Old = 2,
@@ -30,6 +31,7 @@ pub enum Schema {
 pub struct SchemaGate(AtomicU8);
 
 impl SchemaGate {
+    /// The gate's state.
     pub fn get(&self) -> Schema {
         match self.0.load(Ordering::Acquire) {
             1 => Schema::Current,
@@ -39,10 +41,12 @@ impl SchemaGate {
         }
     }
 
+    /// Sets the gate's state.
     pub fn set(&self, s: Schema) {
         self.0.store(s as u8, Ordering::Release);
     }
 
+    /// Whether decisions and writes may go ahead.
     pub fn is_current(&self) -> bool {
         self.get() == Schema::Current
     }
@@ -50,14 +54,18 @@ impl SchemaGate {
 
 /// Shared by both listeners.
 pub struct Shared {
+    /// The store both listeners use.
     pub store: Arc<dyn Store>,
+    /// Whether the store's schema is one this binary may use.
     pub schema: SchemaGate,
     /// Set on SIGTERM: readiness fails so load balancers stop sending, while in-flight
     /// requests finish.
     pub draining: AtomicBool,
     /// Apply pending migrations by itself (`serve --migrate`).
     pub auto_migrate: bool,
+    /// Every metric.
     pub metrics: Arc<Metrics>,
+    /// Where audit events are queued.
     pub audit: Audit,
 }
 

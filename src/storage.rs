@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 
+use crate::ids::FileId;
 use crate::paths::StoragePath;
-use crate::tokens::FileId;
 
 const INCOMING: &str = ".incoming";
 
@@ -28,14 +28,17 @@ pub const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(60
 /// Why an upload could not be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
+    /// More than the limit was sent.
     #[error("upload exceeds {0} bytes")]
     TooLarge(u64),
     /// The root is gone (an unmounted volume, say). It is never re-created at upload time:
     /// that would write onto whatever lies beneath the mount point.
     #[error("the storage root {0} does not exist")]
     RootMissing(String),
+    /// The client's body ended in an error.
     #[error("reading the request body failed: {0}")]
     Body(String),
+    /// The storage root could not be written.
     #[error("writing to the storage root failed")]
     Io(#[from] std::io::Error),
 }
@@ -49,15 +52,19 @@ pub struct Storage {
 /// A file written durably at its final path, not yet registered.
 #[derive(Debug)]
 pub struct Stored {
+    /// Where the bytes now are.
     pub storage_path: StoragePath,
+    /// How many bytes were written.
     pub size: u64,
 }
 
 impl Storage {
+    /// The storage root at `root`; nothing is created until [`Storage::prepare`].
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
 
+    /// The storage root.
     pub fn root(&self) -> &Path {
         &self.root
     }

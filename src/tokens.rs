@@ -1,4 +1,5 @@
-//! Secret and semi-secret identifiers: URL tokens, session ids, and the ids the application owns.
+//! Secret and semi-secret identifiers: URL tokens and session ids (the ids of users and files
+//! are in `ids`).
 //!
 //! Every value that reaches the store or a log goes through a newtype here, so that parsing
 //! happens once at the edge and the inner code never sees a raw string. URL tokens and session
@@ -13,15 +14,17 @@ use subtle::ConstantTimeEq;
 /// Bytes of entropy in a URL token (user or file): 128 bits, rendered as 32 lowercase hex digits.
 const URL_TOKEN_BYTES: usize = 16;
 /// Bytes of a file id (a UUID).
-const FILE_ID_BYTES: usize = 16;
+pub(crate) const FILE_ID_BYTES: usize = 16;
 /// Bytes of entropy in a session id: 256 bits, rendered as 64 lowercase hex digits.
 const SESSION_ID_BYTES: usize = 32;
 
 /// Why a string is not a valid token or id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// Not the token's length.
     #[error("wrong length")]
     Length,
+    /// Not lowercase hex.
     #[error("character outside the allowed alphabet")]
     Alphabet,
 }
@@ -39,7 +42,7 @@ fn random_hex<const N: usize>() -> Result<String, RandomError> {
 
 /// Accepts exactly `len` lowercase hex digits. Upper case is refused, so that a URL has one
 /// spelling only and a case-folded token can never match.
-fn parse_lower_hex(s: &str, len: usize) -> Result<(), TokenError> {
+pub(crate) fn parse_lower_hex(s: &str, len: usize) -> Result<(), TokenError> {
     if s.len() != len {
         return Err(TokenError::Length);
     }
@@ -51,7 +54,7 @@ fn parse_lower_hex(s: &str, len: usize) -> Result<(), TokenError> {
 
 /// The bytes behind a value that its constructor checked to be lowercase hex of twice their
 /// length, so the decoding cannot fail.
-fn hex_bytes<const N: usize>(checked: &str) -> [u8; N] {
+pub(crate) fn hex_bytes<const N: usize>(checked: &str) -> [u8; N] {
     let mut out = [0u8; N];
     let _ = hex::decode_to_slice(checked, &mut out);
     out
@@ -62,7 +65,7 @@ const _: () = assert!(URL_TOKEN_BYTES == 16 && FILE_ID_BYTES == 16);
 
 /// The value of 16 bytes (a URL token's or a file id's) as the lowercase hex the types hold;
 /// `None` for another length.
-fn from_hex_bytes(bytes: &[u8]) -> Option<String> {
+pub(crate) fn from_hex_bytes(bytes: &[u8]) -> Option<String> {
     let bytes: &[u8; 16] = bytes.try_into().ok()?;
     // Into a buffer of the right size: `hex::encode` collects chars one by one, and a
     // decision reads a file id from its record's bytes.
@@ -124,6 +127,7 @@ macro_rules! url_token {
                 Ok(Self(s.to_owned()))
             }
 
+            /// The token as it stands in URLs.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -171,10 +175,12 @@ url_token!(FileToken, "file");
 pub struct SessionId(String);
 
 impl SessionId {
+    /// A fresh session id from the OS CSPRNG.
     pub fn generate() -> Result<Self, RandomError> {
         random_hex::<SESSION_ID_BYTES>().map(Self)
     }
 
+    /// A session id as a client sent it.
     pub fn parse(s: &str) -> Result<Self, TokenError> {
         parse_lower_hex(s, SESSION_ID_BYTES * 2)?;
         Ok(Self(s.to_owned()))
@@ -185,6 +191,7 @@ impl SessionId {
         &self.0
     }
 
+    /// Its hash, which is what the store keeps.
     pub fn key(&self) -> SessionKey {
         // Into a buffer of the right size: `hex::encode` collects chars one by one, and this
         // runs on every decision. Two digits per byte always fit, and are always UTF-8.
@@ -205,6 +212,7 @@ impl fmt::Debug for SessionId {
 pub struct SessionKey(String);
 
 impl SessionKey {
+    /// The hash, hex.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -219,120 +227,6 @@ impl SessionKey {
 impl fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SessionKey({}…)", &self.0[..8])
-    }
-}
-
-/// Maximum length of an application id (user ids), per the contract.
-pub const MAX_ID_LEN: usize = 128;
-
-/// Why an application id was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdError {
-    #[error("must be 1 to 128 characters long")]
-    Length,
-    #[error("may contain only A-Z, a-z, 0-9, '.', '_', '@' and '-'")]
-    Alphabet,
-}
-
-/// The application's own id for a user: 1–128 characters of `[A-Za-z0-9._@-]`.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(try_from = "String", into = "String")]
-pub struct UserId(String);
-
-impl TryFrom<String> for UserId {
-    type Error = IdError;
-    fn try_from(s: String) -> Result<Self, IdError> {
-        Self::parse(&s)
-    }
-}
-
-impl From<UserId> for String {
-    fn from(t: UserId) -> String {
-        t.0
-    }
-}
-
-/// Checks the id alphabet of the contract (`[A-Za-z0-9._@-]{1,128}`), which every id in an
-/// admin URL must follow.
-pub fn validate_id(s: &str) -> Result<(), IdError> {
-    if s.is_empty() || s.len() > MAX_ID_LEN {
-        return Err(IdError::Length);
-    }
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
-    {
-        return Err(IdError::Alphabet);
-    }
-    Ok(())
-}
-
-impl UserId {
-    pub fn parse(s: &str) -> Result<Self, IdError> {
-        validate_id(s)?;
-        Ok(Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// mediagate's id for a stored file: a UUID v4 in simple form (32 lowercase hex digits). It is
-/// not a secret (the admin API uses it), and it names the file on disk.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct FileId(String);
-
-impl TryFrom<String> for FileId {
-    type Error = TokenError;
-    fn try_from(s: String) -> Result<Self, TokenError> {
-        Self::parse(&s)
-    }
-}
-
-impl From<FileId> for String {
-    fn from(t: FileId) -> String {
-        t.0
-    }
-}
-
-impl FileId {
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().simple().to_string())
-    }
-
-    pub fn parse(s: &str) -> Result<Self, TokenError> {
-        parse_lower_hex(s, FILE_ID_BYTES * 2)?;
-        Ok(Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The id's 16 bytes, as the store's binary layout holds it.
-    pub fn to_bytes(&self) -> [u8; FILE_ID_BYTES] {
-        hex_bytes(&self.0)
-    }
-
-    /// The id of 16 stored bytes; an error for any other length.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TokenError> {
-        from_hex_bytes(bytes).map(Self).ok_or(TokenError::Length)
-    }
-}
-
-impl fmt::Display for FileId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -396,19 +290,13 @@ mod tests {
     }
 
     #[test]
-    fn tokens_and_ids_round_trip_through_their_bytes() {
+    fn tokens_round_trip_through_their_bytes() {
         let t = FileToken::generate().unwrap();
         assert_eq!(FileToken::from_bytes(&t.to_bytes()).unwrap(), t);
         let u = UserToken::parse("00ff0123456789abcdef0123456789ab").unwrap();
         assert_eq!(u.to_bytes()[..2], [0x00, 0xff]);
         assert_eq!(UserToken::from_bytes(&u.to_bytes()).unwrap(), u);
-        let id = FileId::generate();
-        assert_eq!(FileId::from_bytes(&id.to_bytes()).unwrap(), id);
         for len in [0, 15, 17, 32] {
-            assert_eq!(
-                FileId::from_bytes(&vec![7; len]).err(),
-                Some(TokenError::Length)
-            );
             assert!(FileToken::from_bytes(&vec![7; len]).is_err());
         }
     }
@@ -420,17 +308,5 @@ mod tests {
             s.key().as_str(),
             "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"
         );
-    }
-
-    #[test]
-    fn user_ids_follow_the_contract() {
-        assert!(UserId::parse("alice@example.com").is_ok());
-        assert!(UserId::parse("a.b_c-9").is_ok());
-        assert_eq!(UserId::parse(""), Err(IdError::Length));
-        assert_eq!(UserId::parse(&"a".repeat(129)), Err(IdError::Length));
-        assert!(UserId::parse(&"a".repeat(128)).is_ok());
-        for bad in ["a/b", "a b", "é", "a%2f", "..\\x", "a:b"] {
-            assert_eq!(UserId::parse(bad), Err(IdError::Alphabet), "{bad}");
-        }
     }
 }

@@ -36,18 +36,30 @@ pub use store::{SentinelUrl, StoreSettings, StoreUrl, redact_url};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// `[server]`.
     pub server: ServerSettings,
+    /// `[store]`.
     pub store: StoreSettings,
+    /// `[storage]`.
     pub storage: StorageSettings,
+    /// `[media]`.
     pub media: MediaSettings,
+    /// `[admin]`.
     #[serde(default)]
     pub admin: AdminSettings,
+    /// `[session]`.
     pub session: SessionSettings,
+    /// `[policy]`.
     pub policy: PolicySettings,
+    /// `[upload]`.
     pub upload: UploadSettings,
+    /// `[links]`.
     pub links: LinkSettings,
+    /// `[audit]`.
     pub audit: AuditSettings,
+    /// `[log]`.
     pub log: LogSettings,
+    /// `[nginx]`.
     pub nginx: NginxSettings,
 }
 

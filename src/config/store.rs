@@ -73,7 +73,11 @@ pub enum StoreUrl {
     /// `redis://`, `rediss://` or `redis+unix://`: one server, the URL as redis-rs reads it.
     Single(String),
     /// `redis+cluster://[user:pass@]host:port[,host:port…]`: seed URLs, one per host.
-    Cluster { seeds: Vec<String> },
+    /// `redis+cluster://[user:pass@]host:port[,host:port…]`: seed URLs, one per host.
+    Cluster {
+        /// `redis://[user:pass@]host:port`, one per seed.
+        seeds: Vec<String>,
+    },
     /// `redis+sentinel://[user:pass@]host:port[,…]/master-name[/db]`.
     Sentinel(SentinelUrl),
 }
@@ -89,6 +93,7 @@ pub struct SentinelUrl {
     pub db: Option<i64>,
     /// Credentials for the master (percent-decoded).
     pub user: Option<String>,
+    /// The password for the master (percent-decoded; `Debug` hides it).
     pub password: Option<String>,
 }
 

@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::state::{Schema, Shared};
 use crate::store::migrate;
 
+/// Mounts `/healthz`, `/readyz` and `/metrics`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))

@@ -13,6 +13,7 @@ use super::{
     Caller, MAX_CREDENTIAL, SourceSettings, roles_from_json, single_cookie, user_from_json,
 };
 
+/// A configured `jwt` source.
 pub struct JwtSource {
     cookie: Option<String>,
     key: DecodingKey,
@@ -53,6 +54,7 @@ fn parse_algorithm(name: &str) -> Result<(Algorithm, Family), String> {
 }
 
 impl JwtSource {
+    /// Builds the source; the error names what is wrong with its settings.
     pub fn new(s: &SourceSettings) -> Result<Self, String> {
         let SourceSettings::Jwt {
             cookie,

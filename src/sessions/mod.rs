@@ -20,17 +20,24 @@ use std::time::Duration;
 use actix_web::HttpRequest;
 
 use crate::config::{CookieFormat, SourceSettings};
+use crate::ids::UserId;
 use crate::model::{Caller, SessionRecord};
 use crate::store::StoreError;
-use crate::tokens::{SessionId, SessionKey, UserId};
+use crate::tokens::{SessionId, SessionKey};
 
 /// Longest cookie or token value considered; longer ones are no session.
 pub const MAX_CREDENTIAL: usize = 4096;
 
 /// A configured source, ready to use.
 pub enum Source {
-    Native { cookie: String },
+    /// `native`: sessions made by the admin API, read in the decision's one round trip.
+    Native {
+        /// The cookie holding the session id.
+        cookie: String,
+    },
+    /// `redis-json`: the application's own sessions in Redis.
     RedisJson(Box<redis_json::RedisJsonSource>),
+    /// `jwt`: a signed token.
     Jwt(Box<jwt::JwtSource>),
 }
 
@@ -43,8 +50,11 @@ pub struct Sources {
 #[derive(Debug, thiserror::Error)]
 #[error("session.sources[{index}] ({kind}): {message}")]
 pub struct SourceConfigError {
+    /// Which `[[session.sources]]` entry, from 0.
     pub index: usize,
+    /// Its `type`.
     pub kind: &'static str,
+    /// What is wrong with it.
     pub message: String,
 }
 

@@ -19,6 +19,7 @@ use super::{
 use crate::config::Tokens;
 use crate::store::StoreError;
 
+/// A configured `redis-json` source.
 pub struct RedisJsonSource {
     cookie: String,
     format: CookieFormat,
@@ -44,6 +45,7 @@ fn id_ok(id: &str) -> bool {
 }
 
 impl RedisJsonSource {
+    /// Builds the source (nothing is sent to Redis yet); the error names what is wrong.
     pub fn new(s: &SourceSettings, store_url: &str, timeout: Duration) -> Result<Self, String> {
         let SourceSettings::RedisJson {
             cookie,

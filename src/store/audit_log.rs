@@ -42,7 +42,9 @@ pub type Position = (u64, u64);
 /// Where a page starts: the position reached in each log, `None` before its first event.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cursor {
+    /// Where the reads were left off.
     pub reads: Option<Position>,
+    /// Where the changes were left off.
     pub changes: Option<Position>,
 }
 

@@ -40,7 +40,8 @@
 //! under a lease, recorded first as an intent that any later writer completes.
 
 use super::AuditLog;
-use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
+use crate::ids::{FileId, UserId};
+use crate::tokens::{FileToken, SessionKey, UserToken};
 
 /// Builds every key under one prefix.
 #[derive(Debug, Clone)]
@@ -49,6 +50,7 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// Keys under `prefix`.
     pub fn new(prefix: &str) -> Self {
         Self {
             prefix: prefix.to_owned(),
@@ -76,21 +78,27 @@ impl Keys {
         self.join(&[name])
     }
 
+    /// `{p}:schema`: the applied schema version.
     pub fn schema(&self) -> String {
         self.name("schema")
     }
+    /// `{p}:migrations`: when each migration was applied.
     pub fn migrations(&self) -> String {
         self.name("migrations")
     }
+    /// `{p}:migrate:lock`: the migration lock.
     pub fn migrate_lock(&self) -> String {
         self.name("migrate:lock")
     }
+    /// `{p}:meta`: the layout marker.
     pub fn meta(&self) -> String {
         self.name("meta")
     }
+    /// `{p}:user:{id}`: the user's record.
     pub fn user(&self, id: &UserId) -> String {
         self.key("user", id.as_str())
     }
+    /// The key of a user token: its owner's id.
     pub fn user_token(&self, t: &UserToken) -> String {
         self.key("utok", t.as_str())
     }
@@ -119,6 +127,7 @@ impl Keys {
         let id = id.as_str();
         self.key("ids", id.get(..4).unwrap_or(id))
     }
+    /// `{p}:files:{id}`: the ids of the user's files.
     pub fn user_files(&self, id: &UserId) -> String {
         self.key("files", id.as_str())
     }
@@ -127,12 +136,15 @@ impl Keys {
     pub fn v1_files(&self) -> String {
         self.key("file", "*")
     }
+    /// Layout 1's per-user file sets, for the relayout's scan.
     pub fn v1_user_files(&self) -> String {
         self.key("ufiles", "*")
     }
+    /// Layout 2's file-id keys, for the relayout's scan.
     pub fn v2_file_ids(&self) -> String {
         self.key("fids", "*")
     }
+    /// Layout 2's per-user file sets, for the relayout's scan.
     pub fn v2_user_files(&self) -> String {
         self.key("uf", "*")
     }
@@ -147,27 +159,35 @@ impl Keys {
             .split_once(':')
             .map(|(_, rest)| rest)
     }
+    /// `{p}:sess:{sha256}`: a native session, under its id's hash.
     pub fn session(&self, k: &SessionKey) -> String {
         self.key("sess", k.as_str())
     }
+    /// `{p}:usess:{id}`: the user's sessions, for logging out everywhere.
     pub fn user_sessions(&self, id: &UserId) -> String {
         self.key("usess", id.as_str())
     }
+    /// The lease of a change to a user.
     pub fn user_lock(&self, id: &UserId) -> String {
         self.key("lock:user", id.as_str())
     }
+    /// The lease of a change to a file.
     pub fn file_lock(&self, id: &FileId) -> String {
         self.key("lock:file", id.as_str())
     }
+    /// A change to a user in progress (see `redis::intent`).
     pub fn user_intent(&self, id: &UserId) -> String {
         self.key("upend", id.as_str())
     }
+    /// A change to a file in progress.
     pub fn file_intent(&self, id: &FileId) -> String {
         self.key("fpend", id.as_str())
     }
+    /// `{p}:ugrants:{id}`: the files shared with the user.
     pub fn user_grants(&self, id: &UserId) -> String {
         self.key("ugrants", id.as_str())
     }
+    /// `{p}:dl:{file id}`: the file's download counter.
     pub fn downloads(&self, id: &FileId) -> String {
         self.key("dl", id.as_str())
     }

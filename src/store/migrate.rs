@@ -7,7 +7,9 @@
 /// One numbered migration.
 #[derive(Debug)]
 pub struct Migration {
+    /// Its number, in order of application.
     pub version: u32,
+    /// What it does, for logs.
     pub name: &'static str,
     /// Lua run with `KEYS[1] = {p}:meta` and `ARGV[1] = now` (unix seconds). Idempotent.
     pub redis_lua: &'static str,

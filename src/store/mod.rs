@@ -21,9 +21,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::StoreUrl;
+use crate::ids::{FileId, UserId};
 use crate::model::{Event, FileChange, FileRecord, SessionRecord, UserRecord};
 use crate::paths::StoragePath;
-use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
+use crate::tokens::{FileToken, SessionKey, UserToken};
 pub use audit_log::{AuditLog, Cursor, Logged, Position};
 pub(crate) use codec::{decode, decode_bytes, encode};
 pub use error::StoreError;
@@ -31,7 +32,9 @@ pub use error::StoreError;
 /// An event as stored, with its cursor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
+    /// Its cursor: pass it as `after` to read on after it.
     pub id: String,
+    /// The event.
     pub event: Event,
 }
 
@@ -40,6 +43,7 @@ pub struct StoredEvent {
 pub struct DeletedUser {
     /// Storage paths whose bytes the caller must now remove.
     pub files: Vec<StoragePath>,
+    /// How many of the user's sessions ended.
     pub sessions: u64,
 }
 
@@ -57,6 +61,7 @@ pub struct Lookup {
 /// Outcome of a write that needs its owner to exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
+    /// Written.
     Done,
     /// The user named as owner does not exist; nothing was written.
     NoSuchUser,
@@ -95,12 +100,14 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<(UserRecord, bool), StoreError>;
 
+    /// The user, if it exists.
     async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError>;
 
     /// Registers a file whose bytes are already durable at its storage path. Atomic: either the
     /// token mapping and the id index both exist afterwards, or neither.
     async fn insert_file(&self, file: &FileRecord) -> Result<Written, StoreError>;
 
+    /// The file's current record, if it exists.
     async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError>;
 
     /// The decision's read: one round trip for the token pair and the session. The caller

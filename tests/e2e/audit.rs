@@ -422,12 +422,13 @@ fn the_openapi_document_matches_real_answers() {
         "delete",
         s.admin("DELETE", "/v1/users/alice/sessions", &[], b""),
     );
-    std::thread::sleep(Duration::from_millis(200));
-    check(
-        "/v1/events",
-        "get",
-        s.admin("GET", "/v1/events?limit=5", &[], b""),
-    );
+    // A page with events in it, once the writer has flushed them.
+    let page = crate::support::eventually("events to be written", Duration::from_secs(10), || {
+        let r = s.admin("GET", "/v1/events?limit=5", &[], b"");
+        (r.status != 200 || r.json()["events"].as_array().is_some_and(|e| !e.is_empty()))
+            .then_some(r)
+    });
+    check("/v1/events", "get", page);
     check(
         "/v1/files/{file_id}",
         "delete",

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use mediagate::disposition::DispositionKind;
+use mediagate::ids::{FileId, UserId};
 use mediagate::model::{
     Event, EventDecision, EventKind, FileChange, FileRecord, SessionRecord, Visibility,
 };
 use mediagate::paths::StoragePath;
 use mediagate::store::{Store, StoreError, Written, migrate};
-use mediagate::tokens::{FileId, FileToken, SessionId, UserId, UserToken};
+use mediagate::tokens::{FileToken, SessionId, UserToken};
 
 pub fn uid(s: &str) -> UserId {
     UserId::parse(s).unwrap()
@@ -432,7 +433,10 @@ pub async fn events_are_capped(store: Arc<dyn Store>, exact: bool) {
         kind: EventKind::RotateFileToken,
         ..denied_read(2)
     };
-    store.append_events(std::slice::from_ref(&change), 100).await.unwrap();
+    store
+        .append_events(std::slice::from_ref(&change), 100)
+        .await
+        .unwrap();
     for _ in 0..20 {
         store
             .append_events(&vec![denied_read(3); 50], 100)

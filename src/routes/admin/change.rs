@@ -4,9 +4,9 @@
 use actix_web::HttpRequest;
 
 use super::error::AdminError;
+use crate::ids::{FileId, UserId};
 use crate::model::EventKind;
 use crate::state::{Schema, Shared, event};
-use crate::tokens::{FileId, UserId};
 
 /// A change under way: made by [`Change::begin`], recorded by [`Change::record`].
 pub(super) struct Change<'a> {

@@ -12,8 +12,11 @@ use crate::store::StoreError;
 /// What an admin call named that does not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Missing {
+    /// A user id that names no user.
     User,
+    /// A file id that names no file.
     File,
+    /// A session id that names no session.
     Session,
     /// No route under `/v1` has this path.
     Route,
@@ -51,33 +54,46 @@ impl<T> OrMissing<T> for Option<T> {
 /// Every way an admin call fails, each with a stable `code` and one status.
 #[derive(thiserror::Error)]
 pub enum AdminError {
+    /// 400: a bad id, query or body; the message says which.
     #[error("{0}")]
     InvalidInput(String),
+    /// 401: no bearer token, or a wrong one.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// 401: no admin token is configured.
     #[error("the admin API is disabled: set admin.token or admin.token_file")]
     Disabled,
+    /// 404.
     #[error("{0} not found")]
     NotFound(Missing),
     /// Carries the resource's methods, for the `Allow` header.
     #[error("method not allowed on this resource (allowed: {0})")]
     MethodNotAllowed(&'static str),
+    /// 413: the upload is over `upload.max_bytes`.
     #[error("upload is larger than the limit of {0} bytes")]
     TooLarge(u64),
+    /// 409: a concurrent change won; try again.
     #[error("a concurrent change to the same record won; try again")]
     Conflict,
+    /// 409: the file is shared with the most users it can be.
     #[error("a file can be shared with at most 1000 users")]
     TooManyGrants,
+    /// 415: the type is not in `upload.allowed_types`.
     #[error("content type {0} is not accepted (upload.allowed_types)")]
     UnsupportedType(String),
+    /// 503: share links are off.
     #[error("share links are off: set links.secret")]
     LinksDisabled,
+    /// 503: the store's schema is not the one this binary writes.
     #[error("the store schema is not current; run `mediagate migrate`")]
     SchemaNotCurrent,
+    /// 503: the store could not answer.
     #[error("the store is unavailable")]
     Store(#[source] StoreError),
+    /// 500: the storage root could not be written.
     #[error("the storage root could not be written")]
     Storage(#[source] std::io::Error),
+    /// 500: the OS random number generator failed.
     #[error("the random number generator failed")]
     Random(#[from] crate::tokens::RandomError),
 }
@@ -136,9 +152,11 @@ pub fn error_chain_fmt(
 /// The JSON body of every admin error.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// The error.
     pub error: ErrorDetail,
 }
 
+/// `{code, message}` of an admin error.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable, for programs: `invalid_input`, `unauthorized`, `user_not_found`, …

@@ -40,16 +40,23 @@ pub use guard::count_calls;
 pub struct AdminConfig {
     /// Accepted bearer tokens; none disables the API.
     pub tokens: Arc<AdminTokens>,
+    /// The public URL prefix, for the URLs the API returns.
     pub media_prefix: String,
+    /// Where uploads are written.
     pub storage: Storage,
+    /// `upload.max_bytes`.
     pub max_upload_bytes: u64,
     /// Accepted upload types (`image/png`, `image/*`); empty accepts all.
     pub allowed_types: Vec<String>,
+    /// `session.max_ttl_secs`.
     pub max_session_ttl: u64,
+    /// The keys share links are signed with.
     pub links: LinkKeys,
+    /// `links.max_ttl_secs`.
     pub max_link_ttl: u64,
 }
 
+/// Mounts `/v1` behind the token guard, and how bad paths, queries and bodies are answered.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{AdminError, Missing};
-use crate::tokens::{FileId, UserId};
+use crate::ids::{FileId, UserId};
 
 /// `{user_id}` in a path: the application's user id.
 #[derive(Deserialize, IntoParams)]
@@ -66,8 +66,7 @@ pub(super) fn user_id(raw: &str) -> Result<UserId, AdminError> {
 /// A file id from a URL: outside the id alphabet is invalid input; well-formed but not one
 /// of ours cannot name a file.
 fn file_id(raw: &str) -> Result<FileId, AdminError> {
-    crate::tokens::validate_id(raw)
-        .map_err(|e| AdminError::InvalidInput(format!("file_id: {e}")))?;
+    crate::ids::validate_id(raw).map_err(|e| AdminError::InvalidInput(format!("file_id: {e}")))?;
     FileId::parse(raw).map_err(|_| AdminError::NotFound(Missing::File))
 }
 

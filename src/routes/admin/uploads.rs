@@ -11,12 +11,13 @@ use super::params::UserPath;
 use super::{AdminConfig, public_url, remove_bytes};
 use crate::disposition::{self};
 use crate::filenames;
+use crate::ids::FileId;
 use crate::media_type::{self, MediaType};
 use crate::model::{EventKind, FileRecord, Visibility};
 use crate::state::Shared;
 use crate::storage::UploadError;
 use crate::store::Written;
-use crate::tokens::{FileId, FileToken};
+use crate::tokens::FileToken;
 
 #[derive(Deserialize)]
 pub(super) struct UploadQuery {

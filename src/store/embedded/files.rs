@@ -5,9 +5,9 @@ use redb::{ReadableTable, TableError};
 use super::{
     DOWNLOADS, EmbeddedStore, FILE_TOKENS, FILES, USER_FILES, USER_GRANTS, USERS, err, read_value,
 };
+use crate::ids::FileId;
 use crate::model::{FileChange, FileRecord};
 use crate::store::{StoreError, Written, decode, encode};
-use crate::tokens::FileId;
 
 pub(super) async fn insert(
     store: &EmbeddedStore,

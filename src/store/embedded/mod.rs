@@ -22,8 +22,9 @@ use redb::{
 };
 
 use super::{AuditLog, DeletedUser, Logged, Lookup, Position, Store, StoreError, Written};
+use crate::ids::{FileId, UserId};
 use crate::model::{Event, FileChange, FileRecord, SessionRecord, UserRecord};
-use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
+use crate::tokens::{FileToken, SessionKey, UserToken};
 
 pub(super) const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 pub(super) const MIGRATIONS: TableDefinition<u32, i64> = TableDefinition::new("migrations");
@@ -46,6 +47,7 @@ pub(super) const CHANGES: TableDefinition<u64, &str> = TableDefinition::new("cha
 
 pub(super) const SCHEMA_KEY: &str = "schema_version";
 
+/// The redb store.
 pub struct EmbeddedStore {
     db: Arc<Database>,
 }

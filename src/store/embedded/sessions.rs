@@ -5,9 +5,10 @@ use redb::ReadableTable;
 use super::{
     EmbeddedStore, FILE_TOKENS, SESSIONS, USER_SESSIONS, USER_TOKENS, USERS, err, read_value,
 };
+use crate::ids::UserId;
 use crate::model::SessionRecord;
 use crate::store::{Lookup, StoreError, Written, decode, encode};
-use crate::tokens::{FileToken, SessionKey, UserId, UserToken};
+use crate::tokens::{FileToken, SessionKey, UserToken};
 
 pub(super) async fn lookup(
     store: &EmbeddedStore,

@@ -5,9 +5,10 @@ use redb::ReadableTable;
 use super::files::{delete_file_in, update_file_in};
 use super::sessions::delete_sessions_in;
 use super::{EmbeddedStore, USER_FILES, USER_GRANTS, USER_TOKENS, USERS, err, members, read_value};
+use crate::ids::{FileId, UserId};
 use crate::model::{FileChange, UserRecord};
 use crate::store::{DeletedUser, StoreError, decode, encode};
-use crate::tokens::{FileId, UserId, UserToken};
+use crate::tokens::UserToken;
 
 pub(super) async fn ensure(
     store: &EmbeddedStore,

@@ -9,10 +9,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::disposition::DispositionKind;
+use crate::ids::{FileId, UserId};
 use crate::model::{FileRecord, Visibility};
 use crate::paths::StoragePath;
 use crate::store::{StoreError, decode};
-use crate::tokens::{FileId, FileToken, UserId};
+use crate::tokens::FileToken;
 
 #[derive(Serialize, Deserialize)]
 struct Compact(

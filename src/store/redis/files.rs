@@ -7,9 +7,10 @@ use super::conn::Conn;
 use super::intent::FileIntent;
 use super::lease::{self, Lease};
 use super::{READ_ATTEMPTS, RedisStore, record, unavailable};
+use crate::ids::FileId;
 use crate::model::{FileChange, FileRecord};
 use crate::store::{StoreError, Written};
-use crate::tokens::{FileId, FileToken};
+use crate::tokens::FileToken;
 
 pub(super) async fn insert(store: &RedisStore, file: &FileRecord) -> Result<Written, StoreError> {
     // The owner's lease: a deletion of the owner cannot miss this file.

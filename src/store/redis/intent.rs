@@ -16,9 +16,10 @@ use super::RedisStore;
 use super::conn::Conn;
 use super::lease::Lease;
 use super::{record, unavailable};
+use crate::ids::{FileId, UserId};
 use crate::model::{FileRecord, UserRecord};
 use crate::store::{StoreError, decode, encode};
-use crate::tokens::{FileId, UserId, UserToken};
+use crate::tokens::UserToken;
 use redis::AsyncCommands;
 
 /// A user change in progress.

@@ -28,9 +28,11 @@ use self::scripts::Scripts;
 use super::keys::Keys;
 use super::{AuditLog, DeletedUser, Logged, Lookup, Position, Store, StoreError, Written};
 use crate::config::StoreUrl;
+use crate::ids::{FileId, UserId};
 use crate::model::{Event, FileChange, FileRecord, SessionRecord, UserRecord};
-use crate::tokens::{FileId, FileToken, SessionKey, UserId, UserToken};
+use crate::tokens::{FileToken, SessionKey, UserToken};
 
+/// The Redis store.
 pub struct RedisStore {
     target: Target,
     timeout: Duration,
@@ -226,9 +228,10 @@ mod samples {
     use proptest::prelude::*;
 
     use crate::disposition::DispositionKind;
+    use crate::ids::{FileId, UserId};
     use crate::model::{FileRecord, Visibility};
     use crate::paths::StoragePath;
-    use crate::tokens::{FileId, FileToken, UserId};
+    use crate::tokens::FileToken;
 
     /// One record, with a quoted filename and the given grants.
     pub fn record(grants: Vec<UserId>) -> FileRecord {

@@ -16,10 +16,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::disposition::DispositionKind;
+use crate::ids::{FileId, UserId};
 use crate::model::{FileRecord, Visibility};
 use crate::paths::StoragePath;
 use crate::store::StoreError;
-use crate::tokens::{FileId, FileToken, UserId};
+use crate::tokens::FileToken;
 
 /// The high four bits of the first byte.
 const LAYOUT: u8 = 0x30;

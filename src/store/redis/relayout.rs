@@ -18,8 +18,9 @@ use redis::AsyncCommands;
 use super::conn::Conn;
 use super::lease::{self, Lease};
 use super::{RedisStore, compact, record, unavailable};
+use crate::ids::{FileId, UserId};
 use crate::store::StoreError;
-use crate::tokens::{FileId, FileToken, UserId};
+use crate::tokens::FileToken;
 
 /// Keys converted at once per page: enough to fill the pipe to Redis.
 const IN_FLIGHT: usize = 64;

@@ -6,9 +6,10 @@ use redis::AsyncCommands;
 use super::conn::Conn;
 use super::lease::Lease;
 use super::{RedisStore, record, unavailable};
+use crate::ids::UserId;
 use crate::model::SessionRecord;
 use crate::store::{Lookup, StoreError, Written, decode, decode_bytes, encode};
-use crate::tokens::{FileToken, SessionKey, UserId, UserToken};
+use crate::tokens::{FileToken, SessionKey, UserToken};
 
 pub(super) async fn lookup(
     store: &RedisStore,

@@ -9,9 +9,10 @@ use super::conn::Conn;
 use super::intent::UserIntent;
 use super::lease::{self, Lease};
 use super::{RedisStore, unavailable};
+use crate::ids::{FileId, UserId};
 use crate::model::{FileChange, UserRecord};
 use crate::store::{DeletedUser, StoreError, decode};
-use crate::tokens::{FileId, UserId, UserToken};
+use crate::tokens::UserToken;
 
 pub(super) async fn ensure(
     store: &RedisStore,

@@ -39,9 +39,11 @@ pub enum Conn {
     Single(ConnectionManager, Duration),
     /// A single server in cached mode: only the decision's read is served from the cache.
     Cached(ConnectionManager, Duration),
+    /// A Redis Cluster.
     Cluster(ClusterConnection),
     /// A cluster in cached mode: as `Cached`, only the decision's reads use the copies.
     CachedCluster(ClusterConnection),
+    /// The master the sentinels name.
     Sentinel(SentinelConn),
 }
 

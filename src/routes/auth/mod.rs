@@ -5,37 +5,42 @@
 //! storage path and response headers for nginx), 401, 403, or 503 when it cannot decide in
 //! time. It never answers anything else, and never 200 in doubt.
 
-use std::net::IpAddr;
+mod answer;
+mod record;
+mod throttle;
+
 use std::rc::Rc;
 use std::time::Duration;
-
-use tokio::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderName;
 use actix_web::{HttpRequest, HttpResponse, web};
+use tokio::time::Instant;
+
+use answer::{X_ACCEL_EXPIRES, X_ORIGINAL_METHOD, X_ORIGINAL_URI, respond, unavailable};
+use record::{audit, refuse};
+pub use throttle::Throttle;
 
 use crate::decision_cache;
-use crate::disposition;
 use crate::links::{LinkCheck, LinkKeys};
 use crate::metrics::{Outcome, Refusal};
-use crate::model::Caller;
-use crate::model::{EventDecision, EventKind, FileRecord};
 use crate::paths::MediaPath;
-use crate::policy::{self, Decision, DenyReason, Policy};
+use crate::policy::{self, Decision, DenyReason, Found, Policy};
 use crate::sessions::Sources;
-use crate::state::{Shared, event_at};
-use crate::store::Lookup;
+use crate::state::Shared;
 
 /// What the decision handler needs, built once at start-up.
 pub struct AuthConfig {
+    /// The public URL prefix the paths must start with.
     pub media_prefix: String,
     /// Where the caller's session comes from.
     pub sources: Sources,
+    /// The decision's settings (`policy.read_all_roles`).
     pub policy: Policy,
     /// Bound on the whole decision (the store lookup and any session source after it); past
     /// it the answer is 503.
     pub timeout: Duration,
+    /// The keys share links are checked with.
     pub links: LinkKeys,
     /// nginx's decision cache: at most this many seconds per allow; 0 when it is off.
     pub decision_cache_secs: u32,
@@ -58,104 +63,12 @@ pub fn configure(
     }
 }
 
-/// The one place a decision becomes a status code, and the outcome it is counted as.
-fn respond(decision: &Decision<'_>) -> (HttpResponse, Outcome) {
-    match decision {
-        Decision::Allow(file) => (allow(file), Outcome::Allow),
-        Decision::NoCredential => (
-            HttpResponse::new(StatusCode::UNAUTHORIZED),
-            Outcome::Unauthorized,
-        ),
-        Decision::Forbidden(_) => (HttpResponse::new(StatusCode::FORBIDDEN), Outcome::Forbidden),
-    }
-}
-
-// Named once: a name given as `&str` is parsed and checked again on every request and response.
-const X_MEDIA_PATH: HeaderName = HeaderName::from_static("x-media-path");
-const X_MEDIA_DISPOSITION: HeaderName = HeaderName::from_static("x-media-disposition");
-const X_MEDIA_TYPE: HeaderName = HeaderName::from_static("x-media-type");
-const X_MEDIA_CSP: HeaderName = HeaderName::from_static("x-media-csp");
-const X_ACCEL_EXPIRES: HeaderName = HeaderName::from_static("x-accel-expires");
-const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
-const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
-const X_ORIGINAL_REMOTE_ADDR: HeaderName = HeaderName::from_static("x-original-remote-addr");
-
-fn allow(file: &FileRecord) -> HttpResponse {
-    let shown = disposition::present(&file.content_type, file.disposition);
-    let mut r = HttpResponse::Ok();
-    r.insert_header((X_MEDIA_PATH, file.storage_path.as_str()))
-        .insert_header((
-            X_MEDIA_DISPOSITION,
-            disposition::header_value(shown.kind, &file.filename),
-        ))
-        .insert_header((X_MEDIA_TYPE, shown.content_type));
-    if shown.sandbox {
-        r.insert_header((X_MEDIA_CSP, "sandbox"));
-    }
-    r.finish()
-}
-
-/// The answer when the decision cannot be made.
-fn unavailable() -> (HttpResponse, Outcome) {
-    (
-        HttpResponse::new(StatusCode::SERVICE_UNAVAILABLE),
-        Outcome::Unavailable,
-    )
-}
-
-fn header(req: &HttpRequest, name: HeaderName) -> Option<&str> {
+pub(super) fn header(req: &HttpRequest, name: HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-/// At most one warning per second per kind: a misconfigured caller or a store outage would
-/// otherwise write a line per request. Returns how many were held back since the last one,
-/// or `None` while still within the second.
-pub struct Throttle {
-    last: std::sync::atomic::AtomicU64,
-    held: std::sync::atomic::AtomicU64,
-}
-
-impl Throttle {
-    pub const fn new() -> Self {
-        Self {
-            last: std::sync::atomic::AtomicU64::new(0),
-            held: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    pub fn allow(&self) -> Option<u64> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let now = u64::try_from(crate::clock::now()).unwrap_or(0);
-        let last = self.last.load(Relaxed);
-        if now > last
-            && self
-                .last
-                .compare_exchange(last, now, Relaxed, Relaxed)
-                .is_ok()
-        {
-            Some(self.held.swap(0, Relaxed))
-        } else {
-            self.held.fetch_add(1, Relaxed);
-            None
-        }
-    }
-}
-
-impl Default for Throttle {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 static NO_URI_WARNING: Throttle = Throttle::new();
 static STORE_WARNING: Throttle = Throttle::new();
-
-/// The client's address as nginx forwards it, if it is one (kept as nginx wrote it).
-fn client(req: &HttpRequest) -> Option<String> {
-    header(req, X_ORIGINAL_REMOTE_ADDR)
-        .filter(|a| a.parse::<IpAddr>().is_ok())
-        .map(str::to_owned)
-}
 
 async fn check(req: HttpRequest, shared: &Shared, config: &AuthConfig) -> HttpResponse {
     let started = Instant::now();
@@ -175,49 +88,6 @@ async fn check(req: HttpRequest, shared: &Shared, config: &AuthConfig) -> HttpRe
     m.decided(outcome);
     m.decision_seconds.observe(started.elapsed().as_secs_f64());
     response
-}
-
-/// Records a read of a real file, decided at `at_ms`, in the audit log; a refusal that named
-/// no file is only counted (see [`Refusal`]).
-fn audit(
-    at_ms: i64,
-    shared: &Shared,
-    req: &HttpRequest,
-    lookup: &Lookup,
-    caller: Option<&Caller>,
-    decision: &Decision<'_>,
-    get: bool,
-) {
-    let (file, allowed) = match decision {
-        Decision::Allow(f) => (&f.file_id, true),
-        Decision::Forbidden(DenyReason::UnknownFile) => {
-            return shared.metrics.refused(Refusal::UnknownFile);
-        }
-        _ => match &lookup.file {
-            Some(f) => (&f.file_id, false),
-            None => return shared.metrics.refused(Refusal::UnknownFile),
-        },
-    };
-    let mut e = event_at(
-        at_ms,
-        EventKind::Read,
-        caller.map(|c| &c.user_id),
-        Some(file),
-        Some(if allowed {
-            EventDecision::Allow
-        } else {
-            EventDecision::Deny
-        }),
-        client(req),
-    );
-    e.download = allowed && get;
-    shared.audit.record(e);
-}
-
-/// A refusal before the path named a file: counted, not audited.
-fn refuse(shared: &Shared, why: Refusal, reason: DenyReason) -> (HttpResponse, Outcome) {
-    shared.metrics.refused(why);
-    respond(&Decision::Forbidden(reason))
 }
 
 /// The decision and its outcome for metrics.
@@ -322,7 +192,11 @@ async fn decide(
         None
     };
     let link = config.links.check(&path, now);
-    let decision = policy::decide(&config.policy, &path, &lookup, caller.as_ref(), link);
+    let found = Found {
+        user_of_token: lookup.user_of_token.as_ref(),
+        file: lookup.file.as_ref(),
+    };
+    let decision = policy::decide(&config.policy, &path, found, caller.as_ref(), link);
     let (mut response, outcome) = respond(&decision);
     if matches!(decision, Decision::Allow(_)) && config.decision_cache_secs > 0 {
         let link_expiry = match link {
@@ -354,45 +228,4 @@ async fn decide(
         method == Some("GET"),
     );
     (response, outcome)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Throttle, client};
-    use actix_web::test::TestRequest;
-
-    #[test]
-    fn the_client_address_is_kept_only_when_it_is_one_address() {
-        let with = |v: &str| {
-            client(
-                &TestRequest::default()
-                    .insert_header(("X-Original-Remote-Addr", v))
-                    .to_http_request(),
-            )
-        };
-        assert_eq!(with("203.0.113.7").as_deref(), Some("203.0.113.7"));
-        assert_eq!(with("2001:db8::1").as_deref(), Some("2001:db8::1"));
-        for bad in [
-            "",
-            "not an ip",
-            "10.0.0.1, 10.0.0.2",
-            "10.0.0.1:443",
-            " 10.0.0.1",
-        ] {
-            assert_eq!(with(bad), None, "{bad:?}");
-        }
-        assert_eq!(client(&TestRequest::default().to_http_request()), None);
-    }
-
-    #[test]
-    fn one_warning_per_second_and_a_count_of_the_rest() {
-        let t = Throttle::new();
-        assert_eq!(t.allow(), Some(0));
-        for _ in 0..5 {
-            assert_eq!(t.allow(), None);
-        }
-        // The next second releases one line carrying the count.
-        t.last.store(0, std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(t.allow(), Some(5));
-    }
 }
