@@ -13,7 +13,7 @@ use mediagate::ids::{FileId, UserId};
 use mediagate::model::{FileRecord, Visibility};
 use mediagate::paths::StoragePath;
 use mediagate::store::embedded::EmbeddedStore;
-use mediagate::store::{Store, Written};
+use mediagate::store::{FileStore, SchemaStore, UserStore, Written};
 use mediagate::tokens::{FileToken, UserToken};
 
 #[tokio::main]

@@ -67,15 +67,21 @@ pub enum Written {
     NoSuchUser,
 }
 
-/// The store interface. Object-safe so that the app holds one `Arc<dyn Store>`.
+/// The store interface. Object-safe so that the app holds one `Arc<dyn Store>`; split by
+/// resource into the traits below, which each store implements in a module per resource.
+/// Their methods are callable on `dyn Store` without importing them.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SchemaStore + UserStore + FileStore + SessionStore + AuditStore + 'static {
     /// `"redis"` or `"embedded"`, for logs and health output.
     fn kind(&self) -> &'static str;
 
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+}
 
+/// The schema version and migrations.
+#[async_trait::async_trait]
+pub trait SchemaStore: Send + Sync {
     /// The applied schema version; 0 for a store nothing was ever written to.
     async fn schema_version(&self) -> Result<u32, StoreError>;
 
@@ -87,10 +93,14 @@ pub trait Store: Send + Sync + 'static {
         self.migrate_within(migrate::WAIT).await
     }
 
-    /// [`Store::migrate`], waiting at most `wait` for a migration another process is running
+    /// [`SchemaStore::migrate`], waiting at most `wait` for a migration another process is running
     /// (then `Busy`): a server starting up retries each second rather than hang.
     async fn migrate_within(&self, wait: std::time::Duration) -> Result<Vec<u32>, StoreError>;
+}
 
+/// Users and their URL tokens.
+#[async_trait::async_trait]
+pub trait UserStore: Send + Sync {
     /// Returns the user, creating it with `fresh_token` if it does not exist. The bool tells
     /// whether it was created.
     async fn ensure_user(
@@ -103,6 +113,23 @@ pub trait Store: Send + Sync + 'static {
     /// The user, if it exists.
     async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError>;
 
+    /// Gives the user a new token; every URL with the old one stops working at once. `None`
+    /// if the user does not exist.
+    async fn rotate_user_token(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+    ) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Removes a user: token and sessions first (access ends), then files and the grants it
+    /// holds. Each step denies on its own, so a failure half-way never leaves access granted,
+    /// and a retry completes the rest. `None` if the user did not exist.
+    async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError>;
+}
+
+/// Files: their records, changes and download counts.
+#[async_trait::async_trait]
+pub trait FileStore: Send + Sync {
     /// Registers a file whose bytes are already durable at its storage path. Atomic: either the
     /// token mapping and the id index both exist afterwards, or neither.
     async fn insert_file(&self, file: &FileRecord) -> Result<Written, StoreError>;
@@ -110,6 +137,25 @@ pub trait Store: Send + Sync + 'static {
     /// The file's current record, if it exists.
     async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError>;
 
+    /// Applies `change` atomically (compare-and-swap against concurrent changes); returns the
+    /// new record, or `None` if the file does not exist.
+    async fn update_file(
+        &self,
+        id: &FileId,
+        change: &FileChange,
+    ) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Removes a file's record, token and counters; returns it so the caller can remove the
+    /// bytes. `None` if it did not exist.
+    async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError>;
+
+    /// The file's download counter.
+    async fn downloads(&self, id: &FileId) -> Result<u64, StoreError>;
+}
+
+/// Native sessions, and the decision's one read.
+#[async_trait::async_trait]
+pub trait SessionStore: Send + Sync {
     /// The decision's read: one round trip for the token pair and the session. The caller
     /// bounds it (the auth listener, by its deadline): on a single Redis server the store sets
     /// no timer of its own on this read, as it does on every other call (`store.timeout_ms`).
@@ -134,34 +180,13 @@ pub trait Store: Send + Sync + 'static {
     /// Drops sessions that expired before `now`; Redis does this itself (TTL) and returns 0.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 
-    /// Gives the user a new token; every URL with the old one stops working at once. `None`
-    /// if the user does not exist.
-    async fn rotate_user_token(
-        &self,
-        user_id: &UserId,
-        fresh_token: &UserToken,
-    ) -> Result<Option<UserRecord>, StoreError>;
-
-    /// Applies `change` atomically (compare-and-swap against concurrent changes); returns the
-    /// new record, or `None` if the file does not exist.
-    async fn update_file(
-        &self,
-        id: &FileId,
-        change: &FileChange,
-    ) -> Result<Option<FileRecord>, StoreError>;
-
-    /// Removes a file's record, token and counters; returns it so the caller can remove the
-    /// bytes. `None` if it did not exist.
-    async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError>;
-
-    /// Removes a user: token and sessions first (access ends), then files and the grants it
-    /// holds. Each step denies on its own, so a failure half-way never leaves access granted,
-    /// and a retry completes the rest. `None` if the user did not exist.
-    async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError>;
-
     /// Logs a user out everywhere; returns how many sessions ended.
     async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError>;
+}
 
+/// The audit log.
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync {
     /// Appends audit events, each to its half of the log ([`AuditLog::of`]), keeping at most
     /// `max_len` in each half, and adds their downloads to the per-file counters.
     async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError>;
@@ -193,9 +218,6 @@ pub trait Store: Send + Sync + 'static {
         .await?;
         Ok(audit_log::merge(from, reads, changes, limit))
     }
-
-    /// The file's download counter.
-    async fn downloads(&self, id: &FileId) -> Result<u64, StoreError>;
 }
 
 /// Downloads per file in a batch of events.

@@ -5,19 +5,16 @@ use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 
 use super::{CHANGES, DOWNLOADS, EVENTS, EmbeddedStore, err};
 use crate::model::Event;
-use crate::store::{AuditLog, Logged, Position, StoreError, decode, encode};
+use crate::store::{AuditLog, AuditStore, Logged, Position, StoreError, decode, encode};
 
-pub(super) async fn append(
-    store: &EmbeddedStore,
-    events: &[Event],
-    max_len: u64,
-) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let events = events.to_vec();
-    store
-        .write(move |txn| {
+#[async_trait::async_trait]
+impl AuditStore for EmbeddedStore {
+    async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let events = events.to_vec();
+        self.write(move |txn| {
             for log in [AuditLog::Reads, AuditLog::Changes] {
                 let mut part = events
                     .iter()
@@ -57,31 +54,32 @@ pub(super) async fn append(
             Ok(())
         })
         .await
-}
-
-pub(super) async fn page(
-    store: &EmbeddedStore,
-    log: AuditLog,
-    after: Option<Position>,
-    limit: usize,
-) -> Result<Vec<Logged>, StoreError> {
-    let start = after.map_or(0, |(n, _)| n);
-    let txn = store.read()?;
-    let table = match txn.open_table(audit_table(log)) {
-        Ok(t) => t,
-        Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-        Err(e) => return Err(err(e)),
-    };
-    let mut out = Vec::new();
-    for entry in table
-        .range(start.saturating_add(1)..)
-        .map_err(err)?
-        .take(limit)
-    {
-        let (k, v) = entry.map_err(err)?;
-        out.push(((k.value(), 0), decode("events", v.value())?));
     }
-    Ok(out)
+
+    async fn audit_page(
+        &self,
+        log: AuditLog,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<Logged>, StoreError> {
+        let start = after.map_or(0, |(n, _)| n);
+        let txn = self.read()?;
+        let table = match txn.open_table(audit_table(log)) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(err(e)),
+        };
+        let mut out = Vec::new();
+        for entry in table
+            .range(start.saturating_add(1)..)
+            .map_err(err)?
+            .take(limit)
+        {
+            let (k, v) = entry.map_err(err)?;
+            out.push(((k.value(), 0), decode("events", v.value())?));
+        }
+        Ok(out)
+    }
 }
 
 pub(super) fn audit_table(log: AuditLog) -> TableDefinition<'static, u64, &'static str> {

@@ -7,15 +7,13 @@ use super::{
 };
 use crate::ids::FileId;
 use crate::model::{FileChange, FileRecord};
-use crate::store::{StoreError, Written, decode, encode};
+use crate::store::{FileStore, StoreError, Written, decode, encode};
 
-pub(super) async fn insert(
-    store: &EmbeddedStore,
-    file: &FileRecord,
-) -> Result<Written, StoreError> {
-    let file = file.clone();
-    store
-        .write(move |txn| {
+#[async_trait::async_trait]
+impl FileStore for EmbeddedStore {
+    async fn insert_file(&self, file: &FileRecord) -> Result<Written, StoreError> {
+        let file = file.clone();
+        self.write(move |txn| {
             if txn
                 .open_table(USERS)
                 .map_err(err)?
@@ -45,50 +43,44 @@ pub(super) async fn insert(
             Ok(Written::Done)
         })
         .await
-}
+    }
 
-pub(super) async fn get(
-    store: &EmbeddedStore,
-    id: &FileId,
-) -> Result<Option<FileRecord>, StoreError> {
-    let txn = store.read()?;
-    let Some(token) = read_value(&txn, FILES, id.as_str())? else {
-        return Ok(None);
-    };
-    read_value(&txn, FILE_TOKENS, &token)?
-        .map(|raw| decode(id.as_str(), &raw))
-        .transpose()
-}
+    async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
+        let txn = self.read()?;
+        let Some(token) = read_value(&txn, FILES, id.as_str())? else {
+            return Ok(None);
+        };
+        read_value(&txn, FILE_TOKENS, &token)?
+            .map(|raw| decode(id.as_str(), &raw))
+            .transpose()
+    }
 
-pub(super) async fn update(
-    store: &EmbeddedStore,
-    id: &FileId,
-    change: &FileChange,
-) -> Result<Option<FileRecord>, StoreError> {
-    let (id, change) = (id.clone(), change.clone());
-    store
-        .write(move |txn| update_file_in(txn, &id, &change))
-        .await
-}
+    async fn update_file(
+        &self,
+        id: &FileId,
+        change: &FileChange,
+    ) -> Result<Option<FileRecord>, StoreError> {
+        let (id, change) = (id.clone(), change.clone());
+        self.write(move |txn| update_file_in(txn, &id, &change))
+            .await
+    }
 
-pub(super) async fn delete(
-    store: &EmbeddedStore,
-    id: &FileId,
-) -> Result<Option<FileRecord>, StoreError> {
-    let id = id.clone();
-    store.write(move |txn| delete_file_in(txn, &id)).await
-}
+    async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
+        let id = id.clone();
+        self.write(move |txn| delete_file_in(txn, &id)).await
+    }
 
-pub(super) async fn downloads(store: &EmbeddedStore, id: &FileId) -> Result<u64, StoreError> {
-    let txn = store.read()?;
-    match txn.open_table(DOWNLOADS) {
-        Ok(t) => Ok(t
-            .get(id.as_str())
-            .map_err(err)?
-            .map(|v| v.value())
-            .unwrap_or(0)),
-        Err(TableError::TableDoesNotExist(_)) => Ok(0),
-        Err(e) => Err(err(e)),
+    async fn downloads(&self, id: &FileId) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        match txn.open_table(DOWNLOADS) {
+            Ok(t) => Ok(t
+                .get(id.as_str())
+                .map_err(err)?
+                .map(|v| v.value())
+                .unwrap_or(0)),
+            Err(TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(err(e)),
+        }
     }
 }
 

@@ -8,7 +8,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 mod audit;
 mod files;
@@ -21,10 +20,7 @@ use redb::{
     TableError,
 };
 
-use super::{AuditLog, DeletedUser, Logged, Lookup, Position, Store, StoreError, Written};
-use crate::ids::{FileId, UserId};
-use crate::model::{Event, FileChange, FileRecord, SessionRecord, UserRecord};
-use crate::tokens::{FileToken, SessionKey, UserToken};
+use super::{Store, StoreError};
 
 pub(super) const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 pub(super) const MIGRATIONS: TableDefinition<u32, i64> = TableDefinition::new("migrations");
@@ -130,105 +126,5 @@ impl Store for EmbeddedStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.read().map(|_| ())
-    }
-
-    async fn schema_version(&self) -> Result<u32, StoreError> {
-        schema::version(self).await
-    }
-
-    async fn migrate_within(&self, wait: Duration) -> Result<Vec<u32>, StoreError> {
-        schema::migrate_within(self, wait).await
-    }
-
-    async fn ensure_user(
-        &self,
-        user_id: &UserId,
-        fresh_token: &UserToken,
-        now: i64,
-    ) -> Result<(UserRecord, bool), StoreError> {
-        users::ensure(self, user_id, fresh_token, now).await
-    }
-
-    async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError> {
-        users::get(self, user_id).await
-    }
-
-    async fn insert_file(&self, file: &FileRecord) -> Result<Written, StoreError> {
-        files::insert(self, file).await
-    }
-
-    async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
-        files::get(self, id).await
-    }
-
-    async fn lookup(
-        &self,
-        user_token: &UserToken,
-        file_token: &FileToken,
-        session: Option<&SessionKey>,
-    ) -> Result<Lookup, StoreError> {
-        sessions::lookup(self, user_token, file_token, session).await
-    }
-
-    async fn insert_session(
-        &self,
-        key: &SessionKey,
-        record: &SessionRecord,
-        now: i64,
-    ) -> Result<Written, StoreError> {
-        sessions::insert(self, key, record, now).await
-    }
-
-    async fn delete_session(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        sessions::delete(self, key).await
-    }
-
-    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        sessions::purge_expired(self, now).await
-    }
-
-    async fn rotate_user_token(
-        &self,
-        user_id: &UserId,
-        fresh_token: &UserToken,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        users::rotate_token(self, user_id, fresh_token).await
-    }
-
-    async fn update_file(
-        &self,
-        id: &FileId,
-        change: &FileChange,
-    ) -> Result<Option<FileRecord>, StoreError> {
-        files::update(self, id, change).await
-    }
-
-    async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
-        files::delete(self, id).await
-    }
-
-    async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError> {
-        users::delete(self, id).await
-    }
-
-    async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError> {
-        sessions::delete_all_of(self, id).await
-    }
-
-    async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError> {
-        audit::append(self, events, max_len).await
-    }
-
-    async fn audit_page(
-        &self,
-        log: AuditLog,
-        after: Option<Position>,
-        limit: usize,
-    ) -> Result<Vec<Logged>, StoreError> {
-        audit::page(self, log, after, limit).await
-    }
-
-    async fn downloads(&self, id: &FileId) -> Result<u64, StoreError> {
-        files::downloads(self, id).await
     }
 }

@@ -8,20 +8,18 @@ use super::{
     DOWNLOADS, EVENTS, EmbeddedStore, FILE_TOKENS, FILES, META, MIGRATIONS, SCHEMA_KEY, SESSIONS,
     USER_FILES, USER_GRANTS, USER_SESSIONS, USER_TOKENS, USERS, err, read_value,
 };
-use crate::store::{StoreError, migrate};
+use crate::store::{SchemaStore, StoreError, migrate};
 
-pub(super) async fn version(store: &EmbeddedStore) -> Result<u32, StoreError> {
-    version_in(&store.read()?)
-}
+#[async_trait::async_trait]
+impl SchemaStore for EmbeddedStore {
+    async fn schema_version(&self) -> Result<u32, StoreError> {
+        version_in(&self.read()?)
+    }
 
-pub(super) async fn migrate_within(
-    store: &EmbeddedStore,
-    _wait: Duration,
-) -> Result<Vec<u32>, StoreError> {
-    // redb allows one write transaction at a time: that is the migration lock (and its
-    // file lock keeps out other processes altogether).
-    store
-        .write(|txn| {
+    async fn migrate_within(&self, _wait: Duration) -> Result<Vec<u32>, StoreError> {
+        // redb allows one write transaction at a time: that is the migration lock (and its
+        // file lock keeps out other processes altogether).
+        self.write(|txn| {
             let version = {
                 let meta = txn.open_table(META).map_err(err)?;
                 let stored = meta
@@ -47,6 +45,7 @@ pub(super) async fn migrate_within(
             Ok(applied)
         })
         .await
+    }
 }
 
 /// The embedded half of each migration, applied in the transaction that records it.

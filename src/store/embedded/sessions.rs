@@ -7,44 +7,45 @@ use super::{
 };
 use crate::ids::UserId;
 use crate::model::SessionRecord;
-use crate::store::{Lookup, StoreError, Written, decode, encode};
+use crate::store::{Lookup, SessionStore, StoreError, Written, decode, encode};
 use crate::tokens::{FileToken, SessionKey, UserToken};
 
-pub(super) async fn lookup(
-    store: &EmbeddedStore,
-    user_token: &UserToken,
-    file_token: &FileToken,
-    session: Option<&SessionKey>,
-) -> Result<Lookup, StoreError> {
-    let txn = store.read()?;
-    let user_of_token = read_value(&txn, USER_TOKENS, user_token.as_str())?
-        .map(|u| UserId::parse(&u).map_err(|_| StoreError::corrupt("utok", "not a user id")))
-        .transpose()?;
-    let file = read_value(&txn, FILE_TOKENS, file_token.as_str())?
-        .map(|raw| decode("ftok", &raw))
-        .transpose()?;
-    let session = match session {
-        Some(k) => read_value(&txn, SESSIONS, k.as_str())?
-            .map(|raw| decode("session", &raw))
-            .transpose()?,
-        None => None,
-    };
-    Ok(Lookup {
-        user_of_token,
-        file,
-        session,
-    })
-}
+#[async_trait::async_trait]
+impl SessionStore for EmbeddedStore {
+    async fn lookup(
+        &self,
+        user_token: &UserToken,
+        file_token: &FileToken,
+        session: Option<&SessionKey>,
+    ) -> Result<Lookup, StoreError> {
+        let txn = self.read()?;
+        let user_of_token = read_value(&txn, USER_TOKENS, user_token.as_str())?
+            .map(|u| UserId::parse(&u).map_err(|_| StoreError::corrupt("utok", "not a user id")))
+            .transpose()?;
+        let file = read_value(&txn, FILE_TOKENS, file_token.as_str())?
+            .map(|raw| decode("ftok", &raw))
+            .transpose()?;
+        let session = match session {
+            Some(k) => read_value(&txn, SESSIONS, k.as_str())?
+                .map(|raw| decode("session", &raw))
+                .transpose()?,
+            None => None,
+        };
+        Ok(Lookup {
+            user_of_token,
+            file,
+            session,
+        })
+    }
 
-pub(super) async fn insert(
-    store: &EmbeddedStore,
-    key: &SessionKey,
-    record: &SessionRecord,
-    _now: i64,
-) -> Result<Written, StoreError> {
-    let (key, record) = (key.clone(), record.clone());
-    store
-        .write(move |txn| {
+    async fn insert_session(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        _now: i64,
+    ) -> Result<Written, StoreError> {
+        let (key, record) = (key.clone(), record.clone());
+        self.write(move |txn| {
             let user = record.user_id.as_str();
             if txn
                 .open_table(USERS)
@@ -66,12 +67,11 @@ pub(super) async fn insert(
             Ok(Written::Done)
         })
         .await
-}
+    }
 
-pub(super) async fn delete(store: &EmbeddedStore, key: &SessionKey) -> Result<bool, StoreError> {
-    let key = key.clone();
-    store
-        .write(move |txn| {
+    async fn delete_session(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.write(move |txn| {
             let removed = txn
                 .open_table(SESSIONS)
                 .map_err(err)?
@@ -87,11 +87,10 @@ pub(super) async fn delete(store: &EmbeddedStore, key: &SessionKey) -> Result<bo
             Ok(true)
         })
         .await
-}
+    }
 
-pub(super) async fn purge_expired(store: &EmbeddedStore, now: i64) -> Result<u64, StoreError> {
-    store
-        .write(move |txn| {
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        self.write(move |txn| {
             let mut expired: Vec<(String, String)> = Vec::new();
             {
                 let sessions = txn.open_table(SESSIONS).map_err(err)?;
@@ -116,11 +115,12 @@ pub(super) async fn purge_expired(store: &EmbeddedStore, now: i64) -> Result<u64
             Ok(expired.len() as u64)
         })
         .await
-}
+    }
 
-pub(super) async fn delete_all_of(store: &EmbeddedStore, id: &UserId) -> Result<u64, StoreError> {
-    let id = id.clone();
-    store.write(move |txn| delete_sessions_in(txn, &id)).await
+    async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError> {
+        let id = id.clone();
+        self.write(move |txn| delete_sessions_in(txn, &id)).await
+    }
 }
 
 pub(super) fn delete_sessions_in(

@@ -7,22 +7,23 @@ use super::sessions::delete_sessions_in;
 use super::{EmbeddedStore, USER_FILES, USER_GRANTS, USER_TOKENS, USERS, err, members, read_value};
 use crate::ids::{FileId, UserId};
 use crate::model::{FileChange, UserRecord};
-use crate::store::{DeletedUser, StoreError, decode, encode};
+use crate::store::{DeletedUser, StoreError, UserStore, decode, encode};
 use crate::tokens::UserToken;
 
-pub(super) async fn ensure(
-    store: &EmbeddedStore,
-    user_id: &UserId,
-    fresh_token: &UserToken,
-    now: i64,
-) -> Result<(UserRecord, bool), StoreError> {
-    let fresh = UserRecord {
-        user_id: user_id.clone(),
-        token: fresh_token.clone(),
-        created_at: now,
-    };
-    store
-        .write(move |txn| {
+#[async_trait::async_trait]
+impl UserStore for EmbeddedStore {
+    async fn ensure_user(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+        now: i64,
+    ) -> Result<(UserRecord, bool), StoreError> {
+        let fresh = UserRecord {
+            user_id: user_id.clone(),
+            token: fresh_token.clone(),
+            created_at: now,
+        };
+        self.write(move |txn| {
             let mut users = txn.open_table(USERS).map_err(err)?;
             let id = fresh.user_id.as_str();
             if let Some(raw) = users.get(id).map_err(err)? {
@@ -38,26 +39,22 @@ pub(super) async fn ensure(
             Ok((fresh, true))
         })
         .await
-}
+    }
 
-pub(super) async fn get(
-    store: &EmbeddedStore,
-    user_id: &UserId,
-) -> Result<Option<UserRecord>, StoreError> {
-    let txn = store.read()?;
-    read_value(&txn, USERS, user_id.as_str())?
-        .map(|raw| decode(user_id.as_str(), &raw))
-        .transpose()
-}
+    async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError> {
+        let txn = self.read()?;
+        read_value(&txn, USERS, user_id.as_str())?
+            .map(|raw| decode(user_id.as_str(), &raw))
+            .transpose()
+    }
 
-pub(super) async fn rotate_token(
-    store: &EmbeddedStore,
-    user_id: &UserId,
-    fresh_token: &UserToken,
-) -> Result<Option<UserRecord>, StoreError> {
-    let (id, fresh) = (user_id.clone(), fresh_token.clone());
-    store
-        .write(move |txn| {
+    async fn rotate_user_token(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let (id, fresh) = (user_id.clone(), fresh_token.clone());
+        self.write(move |txn| {
             let mut users = txn.open_table(USERS).map_err(err)?;
             let raw = users
                 .get(id.as_str())
@@ -78,16 +75,12 @@ pub(super) async fn rotate_token(
             Ok(Some(new))
         })
         .await
-}
+    }
 
-pub(super) async fn delete(
-    store: &EmbeddedStore,
-    id: &UserId,
-) -> Result<Option<DeletedUser>, StoreError> {
-    let id = id.clone();
-    // One transaction: all of it happens, or none.
-    store
-        .write(move |txn| {
+    async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError> {
+        let id = id.clone();
+        // One transaction: all of it happens, or none.
+        self.write(move |txn| {
             let raw = txn
                 .open_table(USERS)
                 .map_err(err)?
@@ -125,4 +118,5 @@ pub(super) async fn delete(
             Ok(Some(deleted))
         })
         .await
+    }
 }

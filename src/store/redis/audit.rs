@@ -15,83 +15,82 @@ use redis::AsyncCommands;
 use super::{RedisStore, unavailable};
 use crate::model::Event;
 use crate::store::audit_log::parse_position;
-use crate::store::{AuditLog, Logged, Position, StoreError, decode, encode};
+use crate::store::{AuditLog, AuditStore, Logged, Position, StoreError, decode, encode};
 
-pub(super) async fn append(
-    store: &RedisStore,
-    events: &[Event],
-    max_len: u64,
-) -> Result<(), StoreError> {
-    let conn = store.conn()?;
-    for log in [AuditLog::Reads, AuditLog::Changes] {
-        let part: Vec<&Event> = events
-            .iter()
-            .filter(|e| AuditLog::of(e.kind) == log)
-            .collect();
-        if part.is_empty() {
-            continue;
+#[async_trait::async_trait]
+impl AuditStore for RedisStore {
+    async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        for log in [AuditLog::Reads, AuditLog::Changes] {
+            let part: Vec<&Event> = events
+                .iter()
+                .filter(|e| AuditLog::of(e.kind) == log)
+                .collect();
+            if part.is_empty() {
+                continue;
+            }
+            let stream = self.keys.audit_log(log);
+            let _: String = self
+                .scripts
+                .append_events
+                .key(&stream)
+                .arg(max_len)
+                .arg(part.len())
+                .arg(encode(&stream, &part)?)
+                .invoke_async(&mut conn.clone())
+                .await
+                .map_err(unavailable)?;
         }
-        let stream = store.keys.audit_log(log);
-        let _: String = store
-            .scripts
-            .append_events
-            .key(&stream)
-            .arg(max_len)
-            .arg(part.len())
-            .arg(encode(&stream, &part)?)
-            .invoke_async(&mut conn.clone())
-            .await
-            .map_err(unavailable)?;
+        // Counters live in other slots than the stream: one command each, sent together.
+        let counts = crate::store::download_counts(events);
+        futures_util::future::try_join_all(counts.into_iter().map(|(file, n)| {
+            let mut conn = conn.clone();
+            let key = self.keys.downloads(file);
+            async move { conn.incr::<_, _, i64>(key, n).await }
+        }))
+        .await
+        .map_err(unavailable)?;
+        Ok(())
     }
-    // Counters live in other slots than the stream: one command each, sent together.
-    let counts = crate::store::download_counts(events);
-    futures_util::future::try_join_all(counts.into_iter().map(|(file, n)| {
-        let mut conn = conn.clone();
-        let key = store.keys.downloads(file);
-        async move { conn.incr::<_, _, i64>(key, n).await }
-    }))
-    .await
-    .map_err(unavailable)?;
-    Ok(())
-}
 
-pub(super) async fn page(
-    store: &RedisStore,
-    log: AuditLog,
-    after: Option<Position>,
-    limit: usize,
-) -> Result<Vec<Logged>, StoreError> {
-    // An entry's id is its last event's: entries after the cursor are those that may hold
-    // events after it.
-    let mut start = after.map_or_else(|| "-".to_owned(), |(ms, seq)| format!("({ms}-{seq}"));
-    let stream = store.keys.audit_log(log);
-    let mut conn = store.conn()?;
-    let mut out = Vec::with_capacity(limit);
-    let mut entries_read = 0;
-    while out.len() < limit {
-        let count = entries_to_read(limit - out.len(), entries_read, out.len());
-        let entries: Vec<Entry> = redis::cmd("XRANGE")
-            .arg(&stream)
-            .arg(&start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        let Some((last, _)) = entries.last() else {
-            break;
-        };
-        start = format!("({last}");
-        entries_read += entries.len();
-        let short = entries.len() < count;
-        unpack(&stream, entries, after, &mut out)?;
-        if short {
-            break;
+    async fn audit_page(
+        &self,
+        log: AuditLog,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<Logged>, StoreError> {
+        // An entry's id is its last event's: entries after the cursor are those that may hold
+        // events after it.
+        let mut start = after.map_or_else(|| "-".to_owned(), |(ms, seq)| format!("({ms}-{seq}"));
+        let stream = self.keys.audit_log(log);
+        let mut conn = self.conn()?;
+        let mut out = Vec::with_capacity(limit);
+        let mut entries_read = 0;
+        while out.len() < limit {
+            let count = entries_to_read(limit - out.len(), entries_read, out.len());
+            let entries: Vec<Entry> = redis::cmd("XRANGE")
+                .arg(&stream)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let Some((last, _)) = entries.last() else {
+                break;
+            };
+            start = format!("({last}");
+            entries_read += entries.len();
+            let short = entries.len() < count;
+            unpack(&stream, entries, after, &mut out)?;
+            if short {
+                break;
+            }
         }
+        out.truncate(limit);
+        Ok(out)
     }
-    out.truncate(limit);
-    Ok(out)
 }
 
 /// A stream entry as `XRANGE` returns it: id, then field–value pairs.

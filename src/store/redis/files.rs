@@ -9,17 +9,18 @@ use super::lease::{self, Lease};
 use super::{READ_ATTEMPTS, RedisStore, record, unavailable};
 use crate::ids::FileId;
 use crate::model::{FileChange, FileRecord};
-use crate::store::{StoreError, Written};
+use crate::store::{FileStore, StoreError, Written};
 use crate::tokens::FileToken;
 
-pub(super) async fn insert(store: &RedisStore, file: &FileRecord) -> Result<Written, StoreError> {
-    // The owner's lease: a deletion of the owner cannot miss this file.
-    store
-        .as_user_writer(&file.owner, async |conn, lease| {
-            if !store.user_exists(conn, &file.owner).await? {
+#[async_trait::async_trait]
+impl FileStore for RedisStore {
+    async fn insert_file(&self, file: &FileRecord) -> Result<Written, StoreError> {
+        // The owner's lease: a deletion of the owner cannot miss this file.
+        self.as_user_writer(&file.owner, async |conn, lease| {
+            if !self.user_exists(conn, &file.owner).await? {
                 return Ok(Written::NoSuchUser);
             }
-            let ftok = store.keys.file_token(&file.token);
+            let ftok = self.keys.file_token(&file.token);
             let taken: bool = conn.exists(&ftok).await.map_err(unavailable)?;
             if taken {
                 return Err(StoreError::Conflict);
@@ -30,7 +31,7 @@ pub(super) async fn insert(store: &RedisStore, file: &FileRecord) -> Result<Writ
             let id = file.file_id.to_bytes();
             let fresh: bool = conn
                 .hset_nx(
-                    store.keys.file_ids(&file.file_id),
+                    self.keys.file_ids(&file.file_id),
                     &id,
                     &file.token.to_bytes(),
                 )
@@ -40,7 +41,7 @@ pub(super) async fn insert(store: &RedisStore, file: &FileRecord) -> Result<Writ
                 return Err(StoreError::Conflict);
             }
             let _: () = conn
-                .hset(store.keys.user_files(&file.owner), &id, "")
+                .hset(self.keys.user_files(&file.owner), &id, "")
                 .await
                 .map_err(unavailable)?;
             lease.check()?;
@@ -51,63 +52,60 @@ pub(super) async fn insert(store: &RedisStore, file: &FileRecord) -> Result<Writ
             Ok(Written::Done)
         })
         .await
-}
-
-pub(super) async fn get(store: &RedisStore, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
-    Ok(store
-        .current_file(&mut store.conn()?, id)
-        .await?
-        .map(|(_, _, record)| record))
-}
-
-pub(super) async fn update(
-    store: &RedisStore,
-    id: &FileId,
-    change: &FileChange,
-) -> Result<Option<FileRecord>, StoreError> {
-    // A grant or revocation also holds the grantee's lease (users before files, always),
-    // so it cannot interleave with that user's deletion.
-    match change {
-        FileChange::Grant(u) | FileChange::Revoke(u) => {
-            store
-                .as_user_writer(u, async |conn, _| store.change_file(conn, id, change).await)
-                .await
-        }
-        _ => store.change_file(&mut store.conn()?, id, change).await,
     }
-}
 
-pub(super) async fn delete(
-    store: &RedisStore,
-    id: &FileId,
-) -> Result<Option<FileRecord>, StoreError> {
-    let mut conn = store.conn()?;
-    let (lease, completed) = store.lock_file(&mut conn, id).await?;
-    let result = async {
-        if completed.is_some() {
-            return Ok(completed);
-        }
-        let Some((_, _, record)) = store.current_file(&mut conn, id).await? else {
-            return Ok(None);
-        };
-        let delete = FileIntent::Delete {
-            record: record.clone(),
-        };
-        store.begin_file(&mut conn, &lease, id, &delete).await?;
-        Ok(Some(record))
+    async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
+        Ok(self
+            .current_file(&mut self.conn()?, id)
+            .await?
+            .map(|(_, _, record)| record))
     }
-    .await;
-    lease::release(&mut conn, lease).await;
-    result
-}
 
-pub(super) async fn downloads(store: &RedisStore, id: &FileId) -> Result<u64, StoreError> {
-    let n: Option<u64> = store
-        .conn()?
-        .get(store.keys.downloads(id))
-        .await
-        .map_err(unavailable)?;
-    Ok(n.unwrap_or(0))
+    async fn update_file(
+        &self,
+        id: &FileId,
+        change: &FileChange,
+    ) -> Result<Option<FileRecord>, StoreError> {
+        // A grant or revocation also holds the grantee's lease (users before files, always),
+        // so it cannot interleave with that user's deletion.
+        match change {
+            FileChange::Grant(u) | FileChange::Revoke(u) => {
+                self.as_user_writer(u, async |conn, _| self.change_file(conn, id, change).await)
+                    .await
+            }
+            _ => self.change_file(&mut self.conn()?, id, change).await,
+        }
+    }
+
+    async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let (lease, completed) = self.lock_file(&mut conn, id).await?;
+        let result = async {
+            if completed.is_some() {
+                return Ok(completed);
+            }
+            let Some((_, _, record)) = self.current_file(&mut conn, id).await? else {
+                return Ok(None);
+            };
+            let delete = FileIntent::Delete {
+                record: record.clone(),
+            };
+            self.begin_file(&mut conn, &lease, id, &delete).await?;
+            Ok(Some(record))
+        }
+        .await;
+        lease::release(&mut conn, lease).await;
+        result
+    }
+
+    async fn downloads(&self, id: &FileId) -> Result<u64, StoreError> {
+        let n: Option<u64> = self
+            .conn()?
+            .get(self.keys.downloads(id))
+            .await
+            .map_err(unavailable)?;
+        Ok(n.unwrap_or(0))
+    }
 }
 
 impl RedisStore {

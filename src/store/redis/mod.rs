@@ -26,11 +26,8 @@ use std::time::Duration;
 use self::conn::{Conn, Target};
 use self::scripts::Scripts;
 use super::keys::Keys;
-use super::{AuditLog, DeletedUser, Logged, Lookup, Position, Store, StoreError, Written};
+use super::{Store, StoreError};
 use crate::config::StoreUrl;
-use crate::ids::{FileId, UserId};
-use crate::model::{Event, FileChange, FileRecord, SessionRecord, UserRecord};
-use crate::tokens::{FileToken, SessionKey, UserToken};
 
 /// The Redis store.
 pub struct RedisStore {
@@ -117,107 +114,6 @@ impl Store for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.conn()?.ping().await.map_err(unavailable)
-    }
-
-    async fn schema_version(&self) -> Result<u32, StoreError> {
-        schema::version(self).await
-    }
-
-    async fn migrate_within(&self, wait: Duration) -> Result<Vec<u32>, StoreError> {
-        schema::migrate_within(self, wait).await
-    }
-
-    async fn ensure_user(
-        &self,
-        user_id: &UserId,
-        fresh_token: &UserToken,
-        now: i64,
-    ) -> Result<(UserRecord, bool), StoreError> {
-        users::ensure(self, user_id, fresh_token, now).await
-    }
-
-    async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError> {
-        users::get(self, user_id).await
-    }
-
-    async fn insert_file(&self, file: &FileRecord) -> Result<Written, StoreError> {
-        files::insert(self, file).await
-    }
-
-    async fn file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
-        files::get(self, id).await
-    }
-
-    async fn lookup(
-        &self,
-        user_token: &UserToken,
-        file_token: &FileToken,
-        session: Option<&SessionKey>,
-    ) -> Result<Lookup, StoreError> {
-        sessions::lookup(self, user_token, file_token, session).await
-    }
-
-    async fn insert_session(
-        &self,
-        key: &SessionKey,
-        record: &SessionRecord,
-        now: i64,
-    ) -> Result<Written, StoreError> {
-        sessions::insert(self, key, record, now).await
-    }
-
-    async fn delete_session(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        sessions::delete(self, key).await
-    }
-
-    /// Redis expires sessions by itself (their TTL).
-    async fn purge_expired(&self, _now: i64) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-
-    async fn rotate_user_token(
-        &self,
-        user_id: &UserId,
-        fresh_token: &UserToken,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        users::rotate_token(self, user_id, fresh_token).await
-    }
-
-    async fn update_file(
-        &self,
-        id: &FileId,
-        change: &FileChange,
-    ) -> Result<Option<FileRecord>, StoreError> {
-        files::update(self, id, change).await
-    }
-
-    async fn delete_file(&self, id: &FileId) -> Result<Option<FileRecord>, StoreError> {
-        files::delete(self, id).await
-    }
-
-    async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError> {
-        users::delete(self, id).await
-    }
-
-    async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError> {
-        sessions::delete_all_of(self, id).await
-    }
-
-    async fn append_events(&self, events: &[Event], max_len: u64) -> Result<(), StoreError> {
-        audit::append(self, events, max_len).await
-    }
-
-    async fn audit_page(
-        &self,
-        log: AuditLog,
-        after: Option<Position>,
-        limit: usize,
-    ) -> Result<Vec<Logged>, StoreError> {
-        audit::page(self, log, after, limit).await
-    }
-
-    async fn downloads(&self, id: &FileId) -> Result<u64, StoreError> {
-        files::downloads(self, id).await
     }
 }
 

@@ -8,6 +8,7 @@ use redis::{AsyncCommands, Script};
 use super::conn::Conn;
 use super::lease::{self, Lease};
 use super::{RedisStore, unavailable};
+use crate::store::SchemaStore;
 use crate::store::StoreError;
 use crate::store::migrate;
 
@@ -40,25 +41,25 @@ fn oldest_version(reply: &redis::Value) -> Option<(u32, u32)> {
     }
 }
 
-pub(super) async fn version(store: &RedisStore) -> Result<u32, StoreError> {
-    let version = store.version_on(&mut store.conn()?).await?;
-    if !store.version_checked.load(Ordering::Relaxed) {
-        store.check_server_version().await;
+#[async_trait::async_trait]
+impl SchemaStore for RedisStore {
+    async fn schema_version(&self) -> Result<u32, StoreError> {
+        let version = self.version_on(&mut self.conn()?).await?;
+        if !self.version_checked.load(Ordering::Relaxed) {
+            self.check_server_version().await;
+        }
+        Ok(version)
     }
-    Ok(version)
-}
 
-pub(super) async fn migrate_within(
-    store: &RedisStore,
-    wait: Duration,
-) -> Result<Vec<u32>, StoreError> {
-    let mut conn = store.conn()?;
-    // Another process migrating: wait for it, then find nothing left to do.
-    let mut lease =
-        lease::acquire(&mut conn, store.keys.migrate_lock(), MIGRATION_LOCK, wait).await?;
-    let result = store.apply_pending(&mut conn, &mut lease).await;
-    lease::release(&mut conn, lease).await;
-    result
+    async fn migrate_within(&self, wait: Duration) -> Result<Vec<u32>, StoreError> {
+        let mut conn = self.conn()?;
+        // Another process migrating: wait for it, then find nothing left to do.
+        let mut lease =
+            lease::acquire(&mut conn, self.keys.migrate_lock(), MIGRATION_LOCK, wait).await?;
+        let result = self.apply_pending(&mut conn, &mut lease).await;
+        lease::release(&mut conn, lease).await;
+        result
+    }
 }
 
 impl RedisStore {

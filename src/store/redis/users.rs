@@ -11,18 +11,19 @@ use super::lease::{self, Lease};
 use super::{RedisStore, unavailable};
 use crate::ids::{FileId, UserId};
 use crate::model::{FileChange, UserRecord};
-use crate::store::{DeletedUser, StoreError, decode};
+use crate::store::{DeletedUser, FileStore, StoreError, UserStore, decode};
 use crate::tokens::UserToken;
 
-pub(super) async fn ensure(
-    store: &RedisStore,
-    user_id: &UserId,
-    fresh_token: &UserToken,
-    now: i64,
-) -> Result<(UserRecord, bool), StoreError> {
-    store
-        .as_user_writer(user_id, async |conn, lease| {
-            let key = store.keys.user(user_id);
+#[async_trait::async_trait]
+impl UserStore for RedisStore {
+    async fn ensure_user(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+        now: i64,
+    ) -> Result<(UserRecord, bool), StoreError> {
+        self.as_user_writer(user_id, async |conn, lease| {
+            let key = self.keys.user(user_id);
             let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
             if let Some(raw) = raw {
                 return Ok((decode(&key, &raw)?, false));
@@ -35,29 +36,25 @@ pub(super) async fn ensure(
             let create = UserIntent::Create {
                 record: record.clone(),
             };
-            store.begin_user(conn, lease, user_id, &create).await?;
+            self.begin_user(conn, lease, user_id, &create).await?;
             Ok((record, true))
         })
         .await
-}
+    }
 
-pub(super) async fn get(
-    store: &RedisStore,
-    user_id: &UserId,
-) -> Result<Option<UserRecord>, StoreError> {
-    let key = store.keys.user(user_id);
-    let raw: Option<String> = store.conn()?.get(&key).await.map_err(unavailable)?;
-    raw.map(|r| decode(&key, &r)).transpose()
-}
+    async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError> {
+        let key = self.keys.user(user_id);
+        let raw: Option<String> = self.conn()?.get(&key).await.map_err(unavailable)?;
+        raw.map(|r| decode(&key, &r)).transpose()
+    }
 
-pub(super) async fn rotate_token(
-    store: &RedisStore,
-    user_id: &UserId,
-    fresh_token: &UserToken,
-) -> Result<Option<UserRecord>, StoreError> {
-    store
-        .as_user_writer(user_id, async |conn, lease| {
-            let key = store.keys.user(user_id);
+    async fn rotate_user_token(
+        &self,
+        user_id: &UserId,
+        fresh_token: &UserToken,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        self.as_user_writer(user_id, async |conn, lease| {
+            let key = self.keys.user(user_id);
             let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
             let Some(raw) = raw else { return Ok(None) };
             let old: UserRecord = decode(&key, &raw)?;
@@ -65,24 +62,21 @@ pub(super) async fn rotate_token(
                 from: old.token.clone(),
                 to: fresh_token.clone(),
             };
-            store.begin_user(conn, lease, user_id, &rotate).await?;
+            self.begin_user(conn, lease, user_id, &rotate).await?;
             Ok(Some(UserRecord {
                 token: fresh_token.clone(),
                 ..old
             }))
         })
         .await
-}
+    }
 
-pub(super) async fn delete(
-    store: &RedisStore,
-    id: &UserId,
-) -> Result<Option<DeletedUser>, StoreError> {
-    store
-        .as_user_writer(id, async |conn, lease| {
-            store.delete_user_locked(conn, lease, id).await
+    async fn delete_user(&self, id: &UserId) -> Result<Option<DeletedUser>, StoreError> {
+        self.as_user_writer(id, async |conn, lease| {
+            self.delete_user_locked(conn, lease, id).await
         })
         .await
+    }
 }
 
 impl RedisStore {
@@ -152,7 +146,7 @@ impl RedisStore {
             .map_err(unavailable)?;
         for f in owned.iter().filter_map(|f| FileId::from_bytes(f).ok()) {
             lease.check()?;
-            if let Some(record) = super::files::delete(self, &f).await? {
+            if let Some(record) = self.delete_file(&f).await? {
                 deleted.files.push(record.storage_path);
             }
         }
