@@ -11,7 +11,7 @@ run: deps ## Build, then start nginx (http://127.0.0.1:8080) in front of mediaga
 	@scripts/run.sh
 
 .PHONY: test
-test: deps clients ## Run every test: unit, property, store contract (embedded + Redis), end-to-end through nginx, real Express/Django/PyJWT clients
+test: deps clients tools ## Run every test: unit, property, store and storage contracts, end-to-end through nginx (local and S3 storage), real Express/Django/PyJWT clients
 	$(CARGO) test --all-targets -- --test-threads=4
 
 ##@ Development
@@ -23,6 +23,10 @@ deps: ## Install nginx and redis-server if missing (apt, as root), or say what t
 .PHONY: clients
 clients: ## Install the pinned Express, Django and PyJWT test clients (npm ci, a Python venv)
 	@scripts/clients.sh
+
+.PHONY: tools
+tools: ## Install the pinned S3 test server (s3s-fs) into target/tools
+	@scripts/tools.sh
 
 .PHONY: build
 build: ## Build the release binary

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use mediagate::config::{LogFormat, Settings, redact_url};
+use mediagate::config::{LogFormat, Settings, StorageUrl, redact_url};
 use mediagate::nginx;
 use mediagate::startup::{Application, BuildOptions};
 
@@ -98,9 +98,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             error_log,
             access_log,
         } => {
+            let storage = match settings.storage.location().map_err(anyhow::Error::msg)? {
+                StorageUrl::Local(root) => nginx::Bytes::Local(storage_root.unwrap_or(root)),
+                StorageUrl::Bucket { .. } => bucket_for_nginx(&settings)?,
+            };
             let params = nginx::Params {
                 listen,
-                storage_root: storage_root.unwrap_or_else(|| settings.storage.root.clone()),
+                storage,
                 auth_upstream: auth_upstream
                     .unwrap_or_else(|| settings.server.auth_listen.to_string()),
                 media_prefix: settings.media.prefix.clone(),
@@ -153,4 +157,51 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+/// How nginx reaches the bucket: over TLS unless the endpoint is `http://`, and with a resolver
+/// unless the endpoint's host is an address (AWS's own endpoints are host names).
+fn bucket_for_nginx(settings: &Settings) -> anyhow::Result<nginx::Bytes> {
+    let endpoint = settings.storage.s3.endpoint.clone().or_else(|| {
+        ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|e| !e.is_empty()))
+    });
+    let parsed = endpoint
+        .as_deref()
+        .map(mediagate::storage::endpoint_host)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let (is_address, plain_http) = match &parsed {
+        Some((host, http)) => (host.parse::<std::net::IpAddr>().is_ok(), *http),
+        None => (false, false),
+    };
+    let resolver = match (&settings.nginx.resolver, is_address) {
+        (_, true) => None,
+        (Some(r), false) => Some(r.clone()),
+        (None, false) => Some(system_resolver().ok_or_else(|| {
+            anyhow::anyhow!(
+                "nginx.resolver: the bucket's endpoint is a host name, and /etc/resolv.conf names no nameserver; set nginx.resolver"
+            )
+        })?),
+    };
+    Ok(nginx::Bytes::Bucket {
+        resolver,
+        trusted_certificate: (!plain_http).then(|| settings.nginx.trusted_certificate.clone()),
+    })
+}
+
+/// The nameservers of `/etc/resolv.conf` (IPv6 ones in brackets, as nginx wants them).
+fn system_resolver() -> Option<String> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
+    let servers: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .map(|a| match a {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        })
+        .collect();
+    (!servers.is_empty()).then(|| servers.join(" "))
 }

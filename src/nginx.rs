@@ -8,6 +8,9 @@ const SERVER_SNIPPET: &str = include_str!("../nginx/mediagate-server.conf");
 const FULL: &str = include_str!("../nginx/nginx.conf.template");
 const DECISION_CACHE_ZONE: &str = include_str!("../nginx/mediagate-decision-cache-http.conf");
 const DECISION_CACHE: &str = include_str!("../nginx/mediagate-decision-cache.conf");
+const STORAGE_LOCAL: &str = include_str!("../nginx/mediagate-storage-local.conf");
+const STORAGE_BUCKET: &str = include_str!("../nginx/mediagate-storage-bucket.conf");
+const FILE_HEADERS: &str = include_str!("../nginx/mediagate-file-headers.conf");
 
 /// Which part to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -25,8 +28,8 @@ pub enum Part {
 pub struct Params {
     /// `listen` of the generated server (full config only).
     pub listen: String,
-    /// The storage root; made absolute, since nginx resolves relative paths against its prefix.
-    pub storage_root: PathBuf,
+    /// Where nginx serves the bytes from.
+    pub storage: Bytes,
     /// Address of the auth listener, `host:port` or `unix:/path`.
     pub auth_upstream: String,
     /// Public URL prefix, e.g. `/media/`.
@@ -37,6 +40,21 @@ pub struct Params {
     pub access_log: String,
     /// Whether nginx keeps mediagate's allows (`nginx.decision_cache_secs` > 0).
     pub decision_cache: bool,
+}
+
+/// Where nginx serves the bytes from.
+#[derive(Debug, Clone)]
+pub enum Bytes {
+    /// A local storage root; made absolute, since nginx resolves relative paths against its
+    /// prefix.
+    Local(PathBuf),
+    /// A bucket, fetched with the URL each allow carries.
+    Bucket {
+        /// nginx's `resolver` (one or more addresses), needed when the endpoint is a host name.
+        resolver: Option<String>,
+        /// The CA bundle to verify an `https` endpoint with; `None` for a plain-HTTP one.
+        trusted_certificate: Option<String>,
+    },
 }
 
 /// The configuration could not be rendered.
@@ -111,11 +129,66 @@ fn access_log(value: &str) -> Result<String, RenderError> {
     })
 }
 
+/// The location that serves the bytes, and where the media location hands an allowed request.
+fn storage(bytes: &Bytes) -> Result<(String, &'static str, Option<&'static str>), RenderError> {
+    let headers = |t: &str| fill(t, "{{FILE_HEADERS}}", Some(FILE_HEADERS));
+    Ok(match bytes {
+        Bytes::Local(root) => {
+            let root = absolute(root)?;
+            let root = token("storage root", root.to_string_lossy().trim_end_matches('/'))?;
+            (
+                headers(STORAGE_LOCAL).replace("{{STORAGE_ROOT}}", &root),
+                "/_mediagate/files/$mediagate_path",
+                None,
+            )
+        }
+        Bytes::Bucket {
+            resolver,
+            trusted_certificate,
+        } => {
+            let resolver = resolver
+                .as_deref()
+                .map(|r| {
+                    let addresses = r
+                        .split([' ', ','])
+                        .filter(|a| !a.is_empty())
+                        .map(|a| token("nginx.resolver", a))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok::<_, RenderError>(format!("resolver {} valid=30s;", addresses.join(" ")))
+                })
+                .transpose()?;
+            let tls = trusted_certificate
+                .as_deref()
+                .map(|ca| {
+                    Ok::<_, RenderError>(format!(
+                        "proxy_ssl_server_name on;\nproxy_ssl_verify on;\nproxy_ssl_trusted_certificate {};",
+                        token("nginx.trusted_certificate", ca)?
+                    ))
+                })
+                .transpose()?;
+            let location = fill(
+                &fill(
+                    &headers(STORAGE_BUCKET),
+                    "{{RESOLVER}}",
+                    resolver.as_deref(),
+                ),
+                "{{UPSTREAM_TLS}}",
+                tls.as_deref(),
+            );
+            (
+                location,
+                "@mediagate_bucket",
+                Some(
+                    "auth_request_set $mediagate_upstream $upstream_http_x_media_upstream;\n\
+                     auth_request_set $mediagate_etag $upstream_http_x_media_etag;",
+                ),
+            )
+        }
+    })
+}
+
 /// Renders one part.
 pub fn render(part: Part, params: &Params) -> Result<String, RenderError> {
-    let root = absolute(&params.storage_root)?;
-    let root = root.to_string_lossy();
-    let root = token("storage root", root.trim_end_matches('/'))?;
     let upstream = token("auth upstream", &params.auth_upstream)?;
     let prefix = token("media prefix", &params.media_prefix)?;
     let cache = |text| params.decision_cache.then_some(text);
@@ -125,9 +198,12 @@ pub fn render(part: Part, params: &Params) -> Result<String, RenderError> {
         cache(DECISION_CACHE_ZONE),
     )
     .replace("{{AUTH_UPSTREAM}}", &upstream);
-    let server = fill(SERVER_SNIPPET, "{{DECISION_CACHE}}", cache(DECISION_CACHE))
+    let (location, target, variable) = storage(&params.storage)?;
+    let server = fill(SERVER_SNIPPET, "{{DECISION_CACHE}}", cache(DECISION_CACHE));
+    let server = fill(&server, "{{UPSTREAM_VARIABLE}}", variable);
+    let server = fill(&server, "{{STORAGE_LOCATION}}", Some(&location))
         .replace("{{MEDIA_PREFIX}}", &prefix)
-        .replace("{{STORAGE_ROOT}}", &root);
+        .replace("{{STORAGE_TARGET}}", target);
     Ok(match part {
         Part::Http => http,
         Part::Server => server,
@@ -147,7 +223,7 @@ mod tests {
     fn params() -> Params {
         Params {
             listen: "127.0.0.1:8080".into(),
-            storage_root: "/srv/media".into(),
+            storage: Bytes::Local("/srv/media".into()),
             auth_upstream: "127.0.0.1:9090".into(),
             media_prefix: "/media/".into(),
             error_log: "error.log".into(),

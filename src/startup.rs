@@ -50,7 +50,6 @@ pub struct Application {
     shared: web::Data<Shared>,
     audit_writer: AuditWriter,
     admin_tokens: Arc<AdminTokens>,
-    storage: Storage,
 }
 
 impl Application {
@@ -66,13 +65,10 @@ impl Application {
             &settings.store.url,
             timeout,
         )?;
-        let storage = Storage::new(&settings.storage.root);
-        storage.prepare().with_context(|| {
-            format!(
-                "storage.root: cannot create {}",
-                settings.storage.root.display()
-            )
-        })?;
+        let storage = Storage::open(&settings.storage).context("storage.url")?;
+        storage
+            .prepare()
+            .with_context(|| format!("storage.root: cannot create {}", storage.describe()))?;
         sweep_uploads(&storage).await;
         let cache = settings.store.cache.then(|| store::redis::conn::Cache {
             max_age: Duration::from_millis(settings.store.cache_max_age_ms),
@@ -94,6 +90,7 @@ impl Application {
             auto_migrate: options.migrate,
             metrics,
             audit,
+            storage,
         });
         let links = LinkKeys::new(
             settings.links.secret.clone(),
@@ -129,7 +126,6 @@ impl Application {
         let admin_config = web::Data::new(admin::AdminConfig {
             tokens: Arc::clone(&tokens),
             media_prefix: settings.media.prefix.clone(),
-            storage,
             max_upload_bytes: settings.upload.max_bytes,
             allowed_types: settings.upload.allowed_types.clone(),
             max_session_ttl: settings.session.max_ttl_secs,
@@ -188,7 +184,6 @@ impl Application {
             shared,
             audit_writer,
             admin_tokens: tokens,
-            storage: admin_config.storage.clone(),
         })
     }
 
@@ -206,7 +201,7 @@ impl Application {
     /// listeners drain in-flight requests (up to `server.shutdown_timeout_secs`).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handles = [self.auth_server.handle(), self.admin_server.handle()];
-        let background = tokio::spawn(maintain(self.shared.clone(), self.storage));
+        let background = tokio::spawn(maintain(self.shared.clone()));
         let signals = tokio::spawn(stop_on_signal(self.shared.clone(), handles));
         let hangups = tokio::spawn(reload_on_hangup(self.admin_tokens));
         let result = tokio::try_join!(self.auth_server, self.admin_server);
@@ -271,7 +266,7 @@ async fn wait_for_signal() -> std::io::Result<()> {
 
 /// Removes what uploads cut off by a crash left in the storage root's `.incoming`.
 async fn sweep_uploads(storage: &Storage) {
-    match storage.sweep_incoming(crate::storage::SWEEP_MIN_AGE).await {
+    match storage.sweep_incoming().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(files = n, "Removed temporary files of interrupted uploads."),
         Err(e) => tracing::warn!(error = %e, "Could not sweep the storage root's .incoming."),
@@ -280,7 +275,7 @@ async fn sweep_uploads(storage: &Storage) {
 
 /// Background upkeep: re-checks an unready store every second; hourly, purges expired sessions
 /// and sweeps interrupted uploads.
-async fn maintain(shared: web::Data<Shared>, storage: Storage) {
+async fn maintain(shared: web::Data<Shared>) {
     let mut last_purge = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(RECHECK_EVERY).await;
@@ -294,7 +289,7 @@ async fn maintain(shared: web::Data<Shared>, storage: Storage) {
                 Ok(n) => tracing::info!(sessions = n, "Purged expired sessions."),
                 Err(e) => tracing::warn!(error = %e, "Could not purge expired sessions."),
             }
-            sweep_uploads(&storage).await;
+            sweep_uploads(&shared.storage).await;
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::audit::Audit;
 use crate::ids::{FileId, UserId};
 use crate::metrics::Metrics;
 use crate::model::{Event, EventDecision, EventKind};
+use crate::storage::Storage;
 use crate::store::{Store, StoreError, migrate};
 
 /// How long a starting or unready server waits for a migration another process is running.
@@ -67,6 +68,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Where audit events are queued.
     pub audit: Audit,
+    /// Where the file bytes are.
+    pub storage: Storage,
 }
 
 /// Builds an audit event stamped with the current time.

@@ -25,6 +25,10 @@ pub(super) const VALUES: &[(&str, &str)] = &[
     ("log.format", "text"),
     ("log.level", "info"),
     ("nginx.decision_cache_secs", "0"),
+    (
+        "nginx.trusted_certificate",
+        "/etc/ssl/certs/ca-certificates.crt",
+    ),
 ];
 
 /// Keys whose value is a list: empty by default, and comma-separated in the environment

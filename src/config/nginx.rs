@@ -15,6 +15,12 @@ pub struct NginxSettings {
     /// the bound on how long a rotation, revocation or logout can take to reach such a reader,
     /// and those reads are not in the audit log or the download counts.
     pub decision_cache_secs: u32,
+    /// nginx's `resolver`, which it needs to fetch objects from a bucket whose endpoint is a
+    /// host name (its `proxy_pass` takes the URL from a variable). Default: the nameservers of
+    /// `/etc/resolv.conf` when `nginx-config` renders.
+    pub resolver: Option<String>,
+    /// The CA bundle nginx verifies an `https` bucket endpoint with.
+    pub trusted_certificate: String,
 }
 
 impl NginxSettings {

@@ -22,6 +22,21 @@ async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
         .body(shared.metrics.render())
 }
 
+/// How long readiness waits for the storage to answer.
+const STORAGE_PING: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// An error and its causes, in one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// The process is up and serving HTTP.
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -36,6 +51,21 @@ async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
     if let Err(e) = shared.store.ping().await {
         return HttpResponse::ServiceUnavailable()
             .json(json!({"status": "store_unavailable", "store": shared.store.kind(), "error": e.to_string()}));
+    }
+    // The bytes too: a bucket that cannot be reached fails readiness, though decisions still
+    // answer from the store (nginx then fails to fetch, and answers 503).
+    match tokio::time::timeout(STORAGE_PING, shared.storage.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return HttpResponse::ServiceUnavailable().json(
+                json!({"status": "storage_unavailable", "storage": shared.storage.describe(), "error": error_chain(&e)}),
+            );
+        }
+        Err(_) => {
+            return HttpResponse::ServiceUnavailable().json(
+                json!({"status": "storage_unavailable", "storage": shared.storage.describe(), "error": "no answer in time"}),
+            );
+        }
     }
     let schema = match shared.reconcile_schema().await {
         Ok(s) => s,

@@ -30,8 +30,10 @@ macro_rules! on_every_store {
 
 mod admin;
 mod audit;
+mod bucket;
 mod cached;
 mod chart;
+mod chart_bucket;
 mod cli;
 mod content_types;
 mod decision_cache;

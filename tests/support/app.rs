@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::http::{self, Response};
 use super::nginx::{self, Nginx};
 use super::redis::RedisServer;
+use super::s3::S3Server;
 use super::topology::{RedisCluster, SentinelSet};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
@@ -195,6 +196,8 @@ pub struct Stack {
     pub app: MediaGate,
     pub nginx: Nginx,
     pub storage_root: PathBuf,
+    /// The bucket the bytes are in, when the stack runs on object storage.
+    pub s3: Option<S3Server>,
 }
 
 impl Stack {
@@ -215,11 +218,32 @@ impl Stack {
     /// can hold, such as `[[session.sources]]`). `{STORE_URL}` in it is replaced.
     pub fn start_configured(
         kind: StoreKind,
+        env: Vec<(String, String)>,
+        config: &str,
+        edit: impl Fn(String) -> String,
+    ) -> Self {
+        Self::start_full(kind, false, env, config, edit)
+    }
+
+    /// A stack whose bytes are in a bucket of a real S3 server (s3s-fs).
+    pub fn on_bucket(kind: StoreKind, env: Vec<(String, String)>) -> Self {
+        Self::start_full(kind, true, env, "", |c| c)
+    }
+
+    /// Every way to start a stack: on `kind`, with the bytes in a bucket or not.
+    pub fn start_full(
+        kind: StoreKind,
+        bucket: bool,
         mut env: Vec<(String, String)>,
         config: &str,
         edit: impl Fn(String) -> String,
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let s3 = bucket.then(|| {
+            let s3 = S3Server::start(&dir.path().join("s3"));
+            env.extend(s3.env());
+            s3
+        });
         let storage_root = dir.path().join("media");
         std::fs::create_dir_all(&storage_root).expect("storage root");
         let store_given = env.iter().any(|(k, _)| k == "MEDIAGATE__STORE__URL");
@@ -287,19 +311,21 @@ impl Stack {
             app,
             nginx,
             storage_root,
+            s3,
         }
     }
 
     /// Everything a failing assertion should show.
     pub fn logs(&self) -> String {
         format!(
-            "--- mediagate log ---\n{}\n--- nginx error.log ---\n{}\n--- redis log ---\n{}",
+            "--- mediagate log ---\n{}\n--- nginx error.log ---\n{}\n--- redis log ---\n{}\n--- s3 log ---\n{}",
             tail(&self.app.log()),
             tail(&self.nginx.log()),
             self.redis
                 .as_ref()
                 .map(|r| tail(&r.log()))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            self.s3.as_ref().map(|s| tail(&s.log())).unwrap_or_default()
         )
     }
 

@@ -68,6 +68,41 @@ pub fn send(
     parse(&raw, method == "HEAD")
 }
 
+/// `send` with the body in chunks of 64 KiB (`Transfer-Encoding: chunked`), so that the server
+/// cannot know its size in advance. The server may answer before the whole body is sent.
+pub fn send_chunked(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    // A server that has answered stops reading: writing on would block for ever.
+    stream.set_write_timeout(Some(Duration::from_secs(1)))?;
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    // A refusal can close the connection mid-body: what it answered is still read below.
+    let _ = (|| {
+        for chunk in body.chunks(64 * 1024) {
+            stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())?;
+            stream.write_all(chunk)?;
+            stream.write_all(b"\r\n")?;
+        }
+        stream.write_all(b"0\r\n\r\n")
+    })();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse(&raw, false)
+}
+
 fn parse(raw: &[u8], head: bool) -> std::io::Result<Response> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
     let split = raw

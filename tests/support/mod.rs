@@ -9,6 +9,7 @@ pub mod http;
 pub mod nginx;
 pub mod proxy;
 pub mod redis;
+pub mod s3;
 pub mod topology;
 
 use std::net::TcpListener;

@@ -93,6 +93,9 @@ pub enum AdminError {
     /// 500: the storage root could not be written.
     #[error("the storage root could not be written")]
     Storage(#[source] std::io::Error),
+    /// 503: the bucket refused the bytes, or could not be reached.
+    #[error("the bucket could not be written")]
+    Bucket(#[source] object_store::Error),
     /// 500: the OS random number generator failed.
     #[error("the random number generator failed")]
     Random(#[from] crate::tokens::RandomError),
@@ -130,6 +133,7 @@ impl AdminError {
             Self::SchemaNotCurrent => "schema_not_current",
             Self::Store(_) => "store_unavailable",
             Self::Storage(_) => "storage_error",
+            Self::Bucket(_) => "storage_unavailable",
             Self::Random(_) => "internal",
         }
     }
@@ -182,7 +186,9 @@ impl ResponseError for AdminError {
             Self::Conflict | Self::TooManyGrants => StatusCode::CONFLICT,
             Self::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::LinksDisabled => StatusCode::SERVICE_UNAVAILABLE,
-            Self::SchemaNotCurrent | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SchemaNotCurrent | Self::Store(_) | Self::Bucket(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Storage(_) | Self::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

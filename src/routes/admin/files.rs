@@ -129,7 +129,6 @@ pub(super) async fn delete_file(
     req: HttpRequest,
     path: web::Path<FilePath>,
     shared: web::Data<Shared>,
-    config: web::Data<AdminConfig>,
 ) -> Result<HttpResponse, AdminError> {
     let id = path.file_id()?;
     let change = Change::begin(&shared, &req)?;
@@ -138,7 +137,7 @@ pub(super) async fn delete_file(
         .delete_file(&id)
         .await?
         .or_missing(Missing::File)?;
-    remove_bytes(&config, &f.storage_path).await;
+    remove_bytes(&shared, &f.storage_path).await;
     change.record(EventKind::DeleteFile, Some(&f.owner), Some(&id));
     Ok(HttpResponse::NoContent().finish())
 }

@@ -31,7 +31,6 @@ use crate::links::LinkKeys;
 use crate::model::FileRecord;
 use crate::paths::StoragePath;
 use crate::state::Shared;
-use crate::storage::Storage;
 use crate::tokens::{FileToken, UserToken};
 use error::{AdminError, Missing, OrMissing};
 pub use guard::count_calls;
@@ -42,8 +41,6 @@ pub struct AdminConfig {
     pub tokens: Arc<AdminTokens>,
     /// The public URL prefix, for the URLs the API returns.
     pub media_prefix: String,
-    /// Where uploads are written.
-    pub storage: Storage,
     /// `upload.max_bytes`.
     pub max_upload_bytes: u64,
     /// Accepted upload types (`image/png`, `image/*`); empty accepts all.
@@ -144,8 +141,8 @@ pub fn public_url(prefix: &str, user: &UserToken, file: &FileToken, filename: &s
 /// Removes bytes no record points at any more. The deletion (or the failed upload) is already
 /// in force in the store, so a failure here cannot be undone or retried through the API: it
 /// is logged for the operator, with the path to remove by hand.
-pub(super) async fn remove_bytes(config: &AdminConfig, path: &StoragePath) {
-    if let Err(e) = config.storage.remove(path).await {
+pub(super) async fn remove_bytes(shared: &Shared, path: &StoragePath) {
+    if let Err(e) = shared.storage.remove(path).await {
         tracing::error!(error = %e, path = path.as_str(), "Could not remove bytes no record points at; remove them by hand.");
     }
 }

@@ -1,7 +1,7 @@
 //! `POST /v1/users/{user_id}/files`: an upload streamed to the storage root, its type rebuilt
 //! (`media_type`) and checked against `upload.allowed_types`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -81,6 +81,28 @@ pub(super) async fn upload(
     body: web::Payload,
     shared: web::Data<Shared>,
     config: web::Data<AdminConfig>,
+) -> HttpResponse {
+    match store_upload(&req, &path, &query, body, &shared, &config).await {
+        Ok(created) => created,
+        // A refusal may leave the body unread, and the connection could not carry another
+        // request after it: close it, whatever the client asked for.
+        Err(e) => {
+            let mut refused = e.error_response();
+            refused
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+            refused
+        }
+    }
+}
+
+async fn store_upload(
+    req: &HttpRequest,
+    path: &UserPath,
+    query: &UploadQuery,
+    body: web::Payload,
+    shared: &Shared,
+    config: &AdminConfig,
 ) -> Result<HttpResponse, AdminError> {
     let owner = path.user_id()?;
     let raw_name = query
@@ -89,11 +111,11 @@ pub(super) async fn upload(
         .ok_or_else(|| AdminError::InvalidInput("query parameter `filename` is required".into()))?;
     let filename = filenames::sanitize(raw_name)
         .map_err(|e| AdminError::InvalidInput(format!("filename: nothing usable is left ({e})")))?;
-    let content_type = content_type(&req, &filename)?;
+    let content_type = content_type(req, &filename)?;
     if !type_allowed(&config.allowed_types, &content_type) {
         return Err(AdminError::UnsupportedType(content_type.to_string()));
     }
-    let change = Change::begin(&shared, &req)?;
+    let change = Change::begin(shared, req)?;
     let declared = req
         .headers()
         .get("content-length")
@@ -105,7 +127,7 @@ pub(super) async fn upload(
     let user = shared.store.user(&owner).await?.or_missing(Missing::User)?;
 
     let file_id = FileId::generate();
-    let stored = config
+    let stored = shared
         .storage
         .write(&file_id, body, config.max_upload_bytes)
         .await
@@ -113,6 +135,7 @@ pub(super) async fn upload(
             UploadError::TooLarge(n) => AdminError::TooLarge(n),
             UploadError::Body(m) => AdminError::InvalidInput(format!("request body: {m}")),
             UploadError::Io(io) => AdminError::Storage(io),
+            UploadError::Bucket(e) => AdminError::Bucket(e),
             UploadError::RootMissing(root) => AdminError::Storage(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 format!("storage root {root} is missing"),
@@ -134,7 +157,7 @@ pub(super) async fn upload(
     let registered = shared.store.insert_file(&record).await;
     if !matches!(registered, Ok(Written::Done)) {
         // Unregistered bytes are unreachable; remove them so nothing is left behind.
-        remove_bytes(&config, &stored.storage_path).await;
+        remove_bytes(shared, &stored.storage_path).await;
     }
     match registered? {
         Written::Done => {}

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::change::Change;
 use super::error::{AdminError, ErrorBody, Missing, OrMissing};
 use super::params::UserPath;
-use super::{AdminConfig, remove_bytes};
+use super::remove_bytes;
 use crate::model::{EventKind, UserRecord};
 use crate::state::Shared;
 use crate::tokens::UserToken;
@@ -85,7 +85,6 @@ pub(super) async fn delete_user(
     req: HttpRequest,
     path: web::Path<UserPath>,
     shared: web::Data<Shared>,
-    config: web::Data<AdminConfig>,
 ) -> Result<HttpResponse, AdminError> {
     let id = path.user_id()?;
     let change = Change::begin(&shared, &req)?;
@@ -95,7 +94,7 @@ pub(super) async fn delete_user(
         .await?
         .or_missing(Missing::User)?;
     for p in &deleted.files {
-        remove_bytes(&config, p).await;
+        remove_bytes(&shared, p).await;
     }
     change.record(EventKind::DeleteUser, Some(&id), None);
     tracing::info!(user = %id, files = deleted.files.len(), sessions = deleted.sessions, "User deleted.");

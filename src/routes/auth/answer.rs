@@ -15,6 +15,10 @@ pub(super) const X_MEDIA_PATH: HeaderName = HeaderName::from_static("x-media-pat
 pub(super) const X_MEDIA_DISPOSITION: HeaderName = HeaderName::from_static("x-media-disposition");
 pub(super) const X_MEDIA_TYPE: HeaderName = HeaderName::from_static("x-media-type");
 pub(super) const X_MEDIA_CSP: HeaderName = HeaderName::from_static("x-media-csp");
+/// The ETag nginx sends for an object from a bucket (in place of the bucket's).
+pub(super) const X_MEDIA_ETAG: HeaderName = HeaderName::from_static("x-media-etag");
+/// The presigned URL nginx fetches the object with, when the bytes are in a bucket.
+pub(super) const X_MEDIA_UPSTREAM: HeaderName = HeaderName::from_static("x-media-upstream");
 pub(super) const X_ACCEL_EXPIRES: HeaderName = HeaderName::from_static("x-accel-expires");
 pub(super) const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
 pub(super) const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");

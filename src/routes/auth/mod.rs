@@ -13,11 +13,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderName;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use tokio::time::Instant;
 
-use answer::{X_ACCEL_EXPIRES, X_ORIGINAL_METHOD, X_ORIGINAL_URI, respond, unavailable};
+use answer::{
+    X_ACCEL_EXPIRES, X_MEDIA_ETAG, X_MEDIA_UPSTREAM, X_ORIGINAL_METHOD, X_ORIGINAL_URI, respond,
+    unavailable,
+};
 use record::{audit, refuse};
 pub use throttle::Throttle;
 
@@ -197,16 +200,63 @@ async fn decide(
         file: lookup.file.as_ref(),
     };
     let decision = policy::decide(&config.policy, &path, found, caller.as_ref(), link);
+    // From a bucket, nginx fetches the object with a URL signed for this method.
+    let upstream = match (&decision, shared.storage.bucket()) {
+        (Decision::Allow(file), Some(bucket)) => {
+            let head = method == Some("HEAD");
+            match tokio::time::timeout_at(deadline, bucket.fetch_url(&file.storage_path, head))
+                .await
+                .map(|r| r.map(HeaderValue::try_from))
+            {
+                Ok(Ok(Ok(url))) => Some(url),
+                failed => {
+                    shared.metrics.store_errors.inc();
+                    if let Some(held) = STORE_WARNING.allow() {
+                        let error = match failed {
+                            Ok(Err(e)) => e.to_string(),
+                            Ok(Ok(Err(e))) => e.to_string(),
+                            _ => "no URL in time".to_owned(),
+                        };
+                        tracing::warn!(
+                            error,
+                            suppressed = held,
+                            "Could not sign the bucket URL; answering 503."
+                        );
+                    }
+                    return unavailable();
+                }
+            }
+        }
+        _ => None,
+    };
     let (mut response, outcome) = respond(&decision);
+    if let (Some(url), Decision::Allow(file)) = (upstream, &decision) {
+        let headers = response.headers_mut();
+        headers.insert(X_MEDIA_UPSTREAM, url);
+        // The bytes of a storage path never change: its file id is a strong validator.
+        if let Ok(etag) = HeaderValue::try_from(format!("\"{}\"", file.file_id)) {
+            headers.insert(X_MEDIA_ETAG, etag);
+        }
+    }
     if matches!(decision, Decision::Allow(_)) && config.decision_cache_secs > 0 {
         let link_expiry = match link {
             LinkCheck::Valid { expires_at } => Some(expires_at),
             _ => None,
         };
+        // A kept allow must not outlive the bucket URL it carries (signed at most half its
+        // validity ago).
+        let url_expiry = shared
+            .storage
+            .bucket()
+            .map(|b| now + i64::try_from(b.presign_secs() / 2).unwrap_or(0));
         let until = decision_cache::reuse_until(
             now,
             config.decision_cache_secs,
-            [caller.as_ref().and_then(|c| c.expires_at), link_expiry],
+            [
+                caller.as_ref().and_then(|c| c.expires_at),
+                link_expiry,
+                url_expiry,
+            ],
         );
         response
             .headers_mut()

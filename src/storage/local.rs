@@ -1,4 +1,4 @@
-//! File bytes on disk under the storage root.
+//! File bytes on disk under the storage root (`storage.root`, or `storage.url = file:///PATH`).
 //!
 //! An upload streams into `{root}/.incoming/{uuid}`, is fsynced, then renamed to its final
 //! storage path `{2 hex}/{file id}` and the directory fsynced. Only then is the file registered
@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 
+use super::{Stored, UploadError};
 use crate::ids::FileId;
 use crate::paths::StoragePath;
 
@@ -25,40 +26,13 @@ const INCOMING: &str = ".incoming";
 /// moment between a writer creating its file and locking it.
 pub const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Why an upload could not be stored.
-#[derive(Debug, thiserror::Error)]
-pub enum UploadError {
-    /// More than the limit was sent.
-    #[error("upload exceeds {0} bytes")]
-    TooLarge(u64),
-    /// The root is gone (an unmounted volume, say). It is never re-created at upload time:
-    /// that would write onto whatever lies beneath the mount point.
-    #[error("the storage root {0} does not exist")]
-    RootMissing(String),
-    /// The client's body ended in an error.
-    #[error("reading the request body failed: {0}")]
-    Body(String),
-    /// The storage root could not be written.
-    #[error("writing to the storage root failed")]
-    Io(#[from] std::io::Error),
-}
-
-/// The storage root.
+/// A storage root on disk.
 #[derive(Debug, Clone)]
-pub struct Storage {
+pub struct LocalStorage {
     root: PathBuf,
 }
 
-/// A file written durably at its final path, not yet registered.
-#[derive(Debug)]
-pub struct Stored {
-    /// Where the bytes now are.
-    pub storage_path: StoragePath,
-    /// How many bytes were written.
-    pub size: u64,
-}
-
-impl Storage {
+impl LocalStorage {
     /// The storage root at `root`; nothing is created until [`Storage::prepare`].
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
@@ -148,6 +122,16 @@ impl Storage {
             .map_err(std::io::Error::other)?
     }
 
+    /// Whether the root is there, as a directory.
+    pub async fn ping(&self) -> std::io::Result<()> {
+        let meta = tokio::fs::metadata(&self.root).await?;
+        if meta.is_dir() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("the storage root is not a directory"))
+        }
+    }
+
     /// Removes a file's bytes (after its registration failed, or on delete).
     pub async fn remove(&self, path: &StoragePath) -> std::io::Result<()> {
         match tokio::fs::remove_file(self.root.join(path.as_str())).await {
@@ -214,7 +198,7 @@ mod tests {
     #[tokio::test]
     async fn writes_whole_file_at_its_storage_path() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::new(dir.path());
+        let storage = LocalStorage::new(dir.path());
         storage.prepare().unwrap();
         let id = FileId::generate();
         let stored = storage
@@ -232,7 +216,7 @@ mod tests {
     #[tokio::test]
     async fn too_large_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::new(dir.path());
+        let storage = LocalStorage::new(dir.path());
         storage.prepare().unwrap();
         let id = FileId::generate();
         let err = storage
@@ -252,7 +236,7 @@ mod tests {
     async fn a_missing_root_is_not_recreated() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("gone");
-        let storage = Storage::new(&root);
+        let storage = LocalStorage::new(&root);
         let err = storage
             .write(&FileId::generate(), chunks(&[b"x"]), 100)
             .await
@@ -264,7 +248,7 @@ mod tests {
     #[tokio::test]
     async fn the_sweep_removes_stale_files_nobody_writes() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::new(dir.path());
+        let storage = LocalStorage::new(dir.path());
         storage.prepare().unwrap();
         let incoming = dir.path().join(INCOMING);
         let old = std::time::SystemTime::now() - 2 * SWEEP_MIN_AGE;
@@ -292,7 +276,7 @@ mod tests {
     #[tokio::test]
     async fn body_error_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::new(dir.path());
+        let storage = LocalStorage::new(dir.path());
         storage.prepare().unwrap();
         let body = futures_util::stream::iter(vec![
             Ok::<&[u8], std::io::Error>(b"abc"),
