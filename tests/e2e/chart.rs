@@ -16,7 +16,7 @@ fn repo() -> PathBuf {
 }
 
 /// Runs check_chart.py; returns (success, stdout, stderr).
-fn chart(args: &[&str]) -> (bool, String, String) {
+pub fn chart(args: &[&str]) -> (bool, String, String) {
     let python = repo().join("target/clients-venv/bin/python");
     assert!(
         python.exists(),
@@ -39,7 +39,7 @@ fn chart(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn chart_dir() -> String {
+pub fn chart_dir() -> String {
     repo().join("helm/mediagate").to_string_lossy().into_owned()
 }
 
@@ -156,7 +156,7 @@ fn the_chart_is_secure_by_default() {
     );
 }
 
-fn normalized(text: &str) -> Vec<String> {
+pub fn normalized(text: &str) -> Vec<String> {
     text.lines()
         .map(|l| l.trim().to_owned())
         .filter(|l| !l.is_empty())

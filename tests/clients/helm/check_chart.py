@@ -7,6 +7,7 @@ Kubernetes schemas (kubernetes-validate).
     check_chart.py render CHART VALUES   print every rendered manifest as JSON
 """
 import json
+import os
 import sys
 
 import helm_python as helm
@@ -45,10 +46,13 @@ def check(chart_dir):
     report = helm.lint(chart_dir, BASE, strict=True, kube_version="v" + KUBE_VERSION)
     problems += [f"lint: {m['path']}: {m['error']}" for m in report["messages"] if m["severity"] >= 2]
     problems += [f"lint: {e}" for e in report["errors"]]
-    with open(f"{chart_dir}/ci/production-values.yaml") as f:
-        production = yaml.safe_load(f)
-    # Production values name Secrets managed elsewhere: no admin token in values.
-    for label, values in [("default", BASE), ("production", production)]:
+    # Every file of ci/ is a shape to render: production values name Secrets managed elsewhere
+    # (no admin token in values); the bucket's has its own.
+    shapes = [("default", BASE)]
+    for name in sorted(os.listdir(f"{chart_dir}/ci")):
+        with open(f"{chart_dir}/ci/{name}") as f:
+            shapes.append((name.removesuffix("-values.yaml"), yaml.safe_load(f)))
+    for label, values in shapes:
         kinds = []
         for path, doc in manifests(render(chart_dir, values)):
             kinds.append(doc["kind"])
