@@ -36,6 +36,20 @@ enum CliLogFormat {
 }
 
 #[derive(Subcommand)]
+enum StorageCommand {
+    /// Copy the local storage root into a bucket, keeping every URL: each object's key is the
+    /// file's storage path. Resumable (files already there with their size are skipped); every
+    /// object sent is read back and compared with its file; nothing on disk changes. Then set
+    /// `storage.url` to the bucket. The bucket's credentials and endpoint: `[storage.s3]` and
+    /// the AWS SDKs' variables, as for `serve`.
+    Copy {
+        /// The bucket: `s3://BUCKET[/PREFIX]`.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the auth listener (for nginx) and the admin listener (API, /healthz, /readyz).
     Serve {
@@ -47,6 +61,11 @@ enum Command {
     /// Apply pending keyspace migrations, then exit. Safe to run twice or from several
     /// processes at once.
     Migrate,
+    /// Work on the file bytes.
+    Storage {
+        #[command(subcommand)]
+        command: StorageCommand,
+    },
     /// Print an nginx configuration built from the snippets in nginx/.
     NginxConfig {
         /// `listen` of the generated server block.
@@ -100,7 +119,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let storage = match settings.storage.location().map_err(anyhow::Error::msg)? {
                 StorageUrl::Local(root) => nginx::Bytes::Local(storage_root.unwrap_or(root)),
-                StorageUrl::Bucket { .. } => bucket_for_nginx(&settings)?,
+                StorageUrl::Bucket { .. } => {
+                    let endpoint = settings.storage.s3.endpoint.clone().or_else(|| {
+                        ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+                            .iter()
+                            .find_map(|v| std::env::var(v).ok().filter(|e| !e.is_empty()))
+                    });
+                    let resolv_conf = std::fs::read_to_string("/etc/resolv.conf").ok();
+                    nginx::bucket_bytes(
+                        &settings.nginx,
+                        endpoint.as_deref(),
+                        resolv_conf.as_deref(),
+                    )?
+                }
             };
             let params = nginx::Params {
                 listen,
@@ -137,6 +168,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        Command::Storage {
+            command: StorageCommand::Copy { to },
+        } => {
+            mediagate::telemetry::init(format, &settings.log.level);
+            runtime()?.block_on(storage_copy(&settings, to))
+        }
         Command::Serve { migrate } => {
             mediagate::telemetry::init(format, &settings.log.level);
             runtime()?.block_on(async {
@@ -152,56 +189,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `mediagate storage copy --to URL`.
+async fn storage_copy(settings: &Settings, to: String) -> anyhow::Result<()> {
+    use mediagate::storage::Storage;
+    let from = match Storage::open(&settings.storage).context("storage.url")? {
+        Storage::Local(local) => local,
+        Storage::Bucket(b) => anyhow::bail!(
+            "storage.url is {} already: storage copy copies a local root into a bucket",
+            b.describe()
+        ),
+    };
+    let mut target = settings.storage.clone();
+    target.url = Some(to.clone());
+    let to = match Storage::open(&target).with_context(|| format!("--to {to}"))? {
+        Storage::Bucket(b) => b,
+        Storage::Local(_) => anyhow::bail!("--to {to}: not s3://BUCKET[/PREFIX]"),
+    };
+    println!("Copying {} into {}…", from.root().display(), to.describe());
+    let report = mediagate::storage::copy::copy_root(&from, &to, |path, what| {
+        println!("  {} {what}", path.as_str());
+    })
+    .await
+    .with_context(|| format!("cannot read {}", from.root().display()))?;
+    println!(
+        "{} copied ({} bytes), {} already there, {} failed.",
+        report.copied,
+        report.bytes,
+        report.already,
+        report.failed.len()
+    );
+    if report.failed.is_empty() {
+        println!(
+            "Every file is in the bucket. Set storage.url = {:?} and restart.",
+            to.describe()
+        );
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} files were not copied; run the copy again",
+            report.failed.len()
+        )
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-/// How nginx reaches the bucket: over TLS unless the endpoint is `http://`, and with a resolver
-/// unless the endpoint's host is an address (AWS's own endpoints are host names).
-fn bucket_for_nginx(settings: &Settings) -> anyhow::Result<nginx::Bytes> {
-    let endpoint = settings.storage.s3.endpoint.clone().or_else(|| {
-        ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|e| !e.is_empty()))
-    });
-    let parsed = endpoint
-        .as_deref()
-        .map(mediagate::storage::endpoint_host)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let (is_address, plain_http) = match &parsed {
-        Some((host, http)) => (host.parse::<std::net::IpAddr>().is_ok(), *http),
-        None => (false, false),
-    };
-    let resolver = match (&settings.nginx.resolver, is_address) {
-        (_, true) => None,
-        (Some(r), false) => Some(r.clone()),
-        (None, false) => Some(system_resolver().ok_or_else(|| {
-            anyhow::anyhow!(
-                "nginx.resolver: the bucket's endpoint is a host name, and /etc/resolv.conf names no nameserver; set nginx.resolver"
-            )
-        })?),
-    };
-    Ok(nginx::Bytes::Bucket {
-        resolver,
-        trusted_certificate: (!plain_http).then(|| settings.nginx.trusted_certificate.clone()),
-    })
-}
-
-/// The nameservers of `/etc/resolv.conf` (IPv6 ones in brackets, as nginx wants them).
-fn system_resolver() -> Option<String> {
-    let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
-    let servers: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-        .map(|a| match a {
-            std::net::IpAddr::V4(v4) => v4.to_string(),
-            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-        })
-        .collect();
-    (!servers.is_empty()).then(|| servers.join(" "))
 }

@@ -209,6 +209,31 @@ pub struct SessionRecord {
     pub expires_at: i64,
 }
 
+/// A direct upload under way: the application's client sends the bytes straight to the bucket
+/// with a presigned `PUT`, then the application completes it. Its id is the id the file will
+/// have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingUpload {
+    /// The upload's id, and the file's once completed; it names the object.
+    #[serde(rename = "i")]
+    pub file_id: FileId,
+    /// Who the file will belong to.
+    #[serde(rename = "o")]
+    pub owner: UserId,
+    /// The name it will be registered under.
+    #[serde(rename = "n")]
+    pub filename: String,
+    /// The type mediagate built from the declared one (and the one the `PUT` must send).
+    #[serde(rename = "m")]
+    pub content_type: String,
+    /// Most bytes the object may have.
+    #[serde(rename = "s")]
+    pub max_bytes: u64,
+    /// Unix seconds: after it the upload cannot be completed, and its object is removed.
+    #[serde(rename = "e")]
+    pub expires_at: i64,
+}
+
 /// A caller with a valid session from any source. The policy judges only this.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Caller {

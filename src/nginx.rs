@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::NginxSettings;
+
 const HTTP_SNIPPET: &str = include_str!("../nginx/mediagate-http.conf");
 const SERVER_SNIPPET: &str = include_str!("../nginx/mediagate-server.conf");
 const FULL: &str = include_str!("../nginx/nginx.conf.template");
@@ -11,6 +13,53 @@ const DECISION_CACHE: &str = include_str!("../nginx/mediagate-decision-cache.con
 const STORAGE_LOCAL: &str = include_str!("../nginx/mediagate-storage-local.conf");
 const STORAGE_BUCKET: &str = include_str!("../nginx/mediagate-storage-bucket.conf");
 const FILE_HEADERS: &str = include_str!("../nginx/mediagate-file-headers.conf");
+
+/// How nginx reaches a bucket at `endpoint` (the AWS SDKs' own when `None`): over TLS unless
+/// the endpoint is `http://`, and with a resolver unless its host is an address (AWS's
+/// endpoints are host names): `nginx.resolver`, else the nameservers of `resolv_conf` (the
+/// text of `/etc/resolv.conf`).
+pub fn bucket_bytes(
+    settings: &NginxSettings,
+    endpoint: Option<&str>,
+    resolv_conf: Option<&str>,
+) -> Result<Bytes, RenderError> {
+    let parsed = endpoint
+        .map(crate::config::endpoint_host)
+        .transpose()
+        .map_err(RenderError::Bucket)?;
+    let (is_address, plain_http) = match &parsed {
+        Some((host, http)) => (host.parse::<std::net::IpAddr>().is_ok(), *http),
+        None => (false, false),
+    };
+    let resolver = match (&settings.resolver, is_address) {
+        (_, true) => None,
+        (Some(r), false) => Some(r.clone()),
+        (None, false) => Some(resolv_conf.and_then(nameservers).ok_or_else(|| {
+            RenderError::Bucket(
+                "nginx.resolver: the bucket's endpoint is a host name, and /etc/resolv.conf names no nameserver; set nginx.resolver"
+                    .into(),
+            )
+        })?),
+    };
+    Ok(Bytes::Bucket {
+        resolver,
+        trusted_certificate: (!plain_http).then(|| settings.trusted_certificate.clone()),
+    })
+}
+
+/// The nameservers of a resolv.conf (IPv6 ones in brackets, as nginx wants them).
+fn nameservers(resolv_conf: &str) -> Option<String> {
+    let servers: Vec<String> = resolv_conf
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .map(|a| match a {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        })
+        .collect();
+    (!servers.is_empty()).then(|| servers.join(" "))
+}
 
 /// Which part to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -66,6 +115,9 @@ pub enum RenderError {
     /// The storage root could not be made absolute.
     #[error("storage root: {0}")]
     Root(#[from] std::io::Error),
+    /// How to reach the bucket could not be worked out.
+    #[error("{0}")]
+    Bucket(String),
 }
 
 /// Refuses values that could end a directive or open a block: the config is rendered by
@@ -285,6 +337,73 @@ mod tests {
         )
         .unwrap();
         assert!(off.contains("access_log off;"), "{off}");
+    }
+
+    #[test]
+    fn a_bucket_gets_a_resolver_and_tls_as_its_endpoint_needs() {
+        let settings = NginxSettings {
+            decision_cache_secs: 0,
+            resolver: None,
+            trusted_certificate: "/etc/ssl/certs/ca-certificates.crt".into(),
+        };
+        let conf = "# generated\nnameserver 10.96.0.10\nnameserver fd00::a\nsearch x\n";
+        let bytes = |endpoint| bucket_bytes(&settings, endpoint, Some(conf)).unwrap();
+        let Bytes::Bucket {
+            resolver,
+            trusted_certificate,
+        } = bytes(None)
+        else {
+            panic!()
+        };
+        assert_eq!(resolver.as_deref(), Some("10.96.0.10 [fd00::a]"));
+        assert_eq!(
+            trusted_certificate.as_deref(),
+            Some("/etc/ssl/certs/ca-certificates.crt")
+        );
+        let Bytes::Bucket {
+            resolver,
+            trusted_certificate,
+        } = bytes(Some("http://127.0.0.1:9000"))
+        else {
+            panic!()
+        };
+        assert_eq!((resolver, trusted_certificate), (None, None));
+        let Bytes::Bucket { resolver, .. } = bytes(Some("https://[::1]:9000")) else {
+            panic!()
+        };
+        assert_eq!(resolver, None);
+        assert!(bucket_bytes(&settings, Some("https://minio.example"), Some("# none\n")).is_err());
+        let named = NginxSettings {
+            resolver: Some("kube-dns.kube-system.svc.cluster.local".into()),
+            ..settings
+        };
+        let Bytes::Bucket { resolver, .. } =
+            bucket_bytes(&named, Some("https://minio.example"), None).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            resolver.as_deref(),
+            Some("kube-dns.kube-system.svc.cluster.local")
+        );
+        // Rendered: the resolver in the bucket's location, TLS verified.
+        let conf = render(
+            Part::Server,
+            &Params {
+                storage: bucket_bytes(&named, None, None).unwrap(),
+                ..params()
+            },
+        )
+        .unwrap();
+        assert!(
+            conf.contains("resolver kube-dns.kube-system.svc.cluster.local valid=30s;"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;"),
+            "{conf}"
+        );
+        assert!(!conf.contains("{{"), "{conf}");
     }
 
     #[test]

@@ -28,6 +28,8 @@ use crate::store;
 
 /// How often the embedded store drops expired sessions.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How often expired direct uploads are swept, at most: more often when they expire sooner.
+const DIRECT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often an unready process re-checks the store and its schema.
 const RECHECK_EVERY: Duration = Duration::from_secs(1);
 /// Longer than nginx's upstream `keepalive_timeout` (50 s in the snippet), so nginx closes
@@ -50,6 +52,8 @@ pub struct Application {
     shared: web::Data<Shared>,
     audit_writer: AuditWriter,
     admin_tokens: Arc<AdminTokens>,
+    /// How often expired direct uploads are swept.
+    direct_sweep: Duration,
 }
 
 impl Application {
@@ -131,6 +135,7 @@ impl Application {
             max_session_ttl: settings.session.max_ttl_secs,
             links,
             max_link_ttl: settings.links.max_ttl_secs,
+            direct_upload_secs: settings.storage.s3.upload_secs,
         });
 
         let shutdown = settings.server.shutdown_timeout_secs;
@@ -184,6 +189,8 @@ impl Application {
             shared,
             audit_writer,
             admin_tokens: tokens,
+            direct_sweep: DIRECT_SWEEP_EVERY
+                .min(Duration::from_secs(settings.storage.s3.upload_secs)),
         })
     }
 
@@ -201,7 +208,7 @@ impl Application {
     /// listeners drain in-flight requests (up to `server.shutdown_timeout_secs`).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handles = [self.auth_server.handle(), self.admin_server.handle()];
-        let background = tokio::spawn(maintain(self.shared.clone()));
+        let background = tokio::spawn(maintain(self.shared.clone(), self.direct_sweep));
         let signals = tokio::spawn(stop_on_signal(self.shared.clone(), handles));
         let hangups = tokio::spawn(reload_on_hangup(self.admin_tokens));
         let result = tokio::try_join!(self.auth_server, self.admin_server);
@@ -273,14 +280,49 @@ async fn sweep_uploads(storage: &Storage) {
     }
 }
 
-/// Background upkeep: re-checks an unready store every second; hourly, purges expired sessions
-/// and sweeps interrupted uploads.
-async fn maintain(shared: web::Data<Shared>) {
+/// Ends the direct uploads that expired without being completed, their objects with them.
+/// Every replica sweeps; `take_upload` lets one of them have each upload.
+async fn sweep_direct_uploads(shared: &Shared) {
+    let Some(bucket) = shared.storage.bucket() else {
+        return;
+    };
+    let expired = match shared.store.expired_uploads(crate::clock::now(), 100).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not list expired direct uploads.");
+            return;
+        }
+    };
+    for id in expired {
+        match shared.store.take_upload(&id).await {
+            Ok(Some(_)) => {
+                let path = crate::paths::StoragePath::for_file(&id);
+                match bucket.remove(&path).await {
+                    Ok(()) => tracing::info!(upload = %id, "Removed an expired direct upload."),
+                    Err(e) => {
+                        tracing::error!(error = %e, path = path.as_str(), "Could not remove the object of an expired direct upload; remove it by hand.")
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "Could not end an expired direct upload."),
+        }
+    }
+}
+
+/// Background upkeep: re-checks an unready store every second; each minute, sweeps expired
+/// direct uploads; hourly, purges expired sessions and sweeps interrupted local uploads.
+async fn maintain(shared: web::Data<Shared>, direct_sweep: Duration) {
     let mut last_purge = tokio::time::Instant::now();
+    let mut last_direct = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(RECHECK_EVERY).await;
         if !shared.schema.is_current() {
             let _ = shared.reconcile_schema().await;
+        }
+        if last_direct.elapsed() >= direct_sweep && shared.schema.is_current() {
+            last_direct = tokio::time::Instant::now();
+            sweep_direct_uploads(&shared).await;
         }
         if last_purge.elapsed() >= PURGE_EVERY {
             last_purge = tokio::time::Instant::now();

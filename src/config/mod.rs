@@ -29,7 +29,7 @@ pub use log::{LogFormat, LogSettings};
 pub use nginx::{MAX_DECISION_CACHE_SECS, NginxSettings};
 pub use server::ServerSettings;
 pub use session::{CookieFormat, SessionSettings, SourceSettings};
-pub use storage::{MediaSettings, S3Settings, StorageSettings, StorageUrl};
+pub use storage::{MediaSettings, S3Settings, StorageSettings, StorageUrl, endpoint_host};
 pub use store::{SentinelUrl, StoreSettings, StoreUrl, redact_url};
 
 /// The whole configuration. `Debug` is safe to log: secrets are `SecretString`.

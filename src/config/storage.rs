@@ -73,6 +73,18 @@ fn default_upload_secs() -> u64 {
     3600
 }
 
+/// The host of a bucket endpoint URL, and whether it is plain HTTP.
+pub fn endpoint_host(endpoint: &str) -> Result<(String, bool), String> {
+    let url = object_store::signer::Url::parse(endpoint)
+        .map_err(|e| format!("storage.s3.endpoint {endpoint:?}: {e}"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("storage.s3.endpoint {endpoint:?}: no host"))?
+        .trim_matches(['[', ']'])
+        .to_owned();
+    Ok((host, url.scheme() == "http"))
+}
+
 /// Where the bytes live, parsed from `storage.url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageUrl {
@@ -156,8 +168,8 @@ impl StorageSettings {
         if !(1..=3600).contains(&self.s3.presign_secs) {
             problems.push("storage.s3.presign_secs: must be between 1 and 3600".into());
         }
-        if !(60..=7 * 86_400).contains(&self.s3.upload_secs) {
-            problems.push("storage.s3.upload_secs: must be between 60 and 604800".into());
+        if !(1..=7 * 86_400).contains(&self.s3.upload_secs) {
+            problems.push("storage.s3.upload_secs: must be between 1 and 604800".into());
         }
     }
 }

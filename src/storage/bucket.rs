@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
@@ -238,12 +237,20 @@ impl BucketStorage {
         }
     }
 
-    /// An object's bytes, as a stream.
+    /// An object's bytes and size; `None` if there is no object.
     pub async fn read(
         &self,
         path: &StoragePath,
-    ) -> Result<impl Stream<Item = Result<Bytes, object_store::Error>> + use<>, BucketError> {
-        Ok(self.store.get(&self.key(path)).await?.into_stream())
+    ) -> Result<Option<(super::ByteStream, u64)>, BucketError> {
+        match self.store.get(&self.key(path)).await {
+            Ok(got) => {
+                let size = got.meta.size;
+                let stream = got.into_stream().map(|c| c.map_err(std::io::Error::other));
+                Ok(Some((Box::pin(stream), size)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Whether the bucket answers: a `HEAD` of a key that is never written, which any reachable

@@ -122,6 +122,51 @@ impl LocalStorage {
             .map_err(std::io::Error::other)?
     }
 
+    /// A file's bytes and size, read in chunks; `None` if there is no such file.
+    pub async fn read(
+        &self,
+        path: &StoragePath,
+    ) -> std::io::Result<Option<(super::ByteStream, u64)>> {
+        let file = match tokio::fs::File::open(self.root.join(path.as_str())).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let size = file.metadata().await?.len();
+        let chunks = futures_util::stream::try_unfold(file, |mut file| async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = file.read(&mut buf).await?;
+            buf.truncate(n);
+            Ok((n > 0).then(|| (bytes::Bytes::from(buf), file)))
+        });
+        Ok(Some((Box::pin(chunks), size)))
+    }
+
+    /// The storage paths of every file under the root (what `.incoming` holds is no file yet).
+    pub fn files(&self) -> std::io::Result<Vec<StoragePath>> {
+        let mut out = Vec::new();
+        for dir in std::fs::read_dir(&self.root)? {
+            let dir = dir?;
+            if !dir.file_type()?.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(dir.path())? {
+                let file = file?;
+                let rel = format!(
+                    "{}/{}",
+                    dir.file_name().to_string_lossy(),
+                    file.file_name().to_string_lossy()
+                );
+                if let (true, Ok(path)) = (file.file_type()?.is_file(), StoragePath::parse(&rel)) {
+                    out.push(path);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(out)
+    }
+
     /// Whether the root is there, as a directory.
     pub async fn ping(&self) -> std::io::Result<()> {
         let meta = tokio::fs::metadata(&self.root).await?;

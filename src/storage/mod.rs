@@ -4,9 +4,11 @@
 //! with a presigned URL mediagate gives it on each allow.
 
 mod bucket;
+pub mod copy;
 mod local;
 
 use futures_util::Stream;
+use futures_util::stream::BoxStream;
 
 pub use bucket::{BucketError, BucketStorage};
 pub use local::{LocalStorage, SWEEP_MIN_AGE};
@@ -45,6 +47,9 @@ pub struct Stored {
     pub size: u64,
 }
 
+/// A file's bytes, in chunks; an error ends the stream.
+pub type ByteStream = BoxStream<'static, Result<bytes::Bytes, std::io::Error>>;
+
 /// Why the storage could not do what was asked (outside an upload).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -54,18 +59,6 @@ pub enum StorageError {
     /// The bucket failed.
     #[error(transparent)]
     Bucket(#[from] BucketError),
-}
-
-/// The host of a bucket endpoint URL, and whether it is plain HTTP.
-pub fn endpoint_host(endpoint: &str) -> Result<(String, bool), String> {
-    let url = object_store::signer::Url::parse(endpoint)
-        .map_err(|e| format!("storage.s3.endpoint {endpoint:?}: {e}"))?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("storage.s3.endpoint {endpoint:?}: no host"))?
-        .trim_matches(['[', ']'])
-        .to_owned();
-    Ok((host, url.scheme() == "http"))
 }
 
 /// The storage of this deployment.
@@ -150,6 +143,17 @@ impl Storage {
         match self {
             Self::Local(l) => l.sweep_incoming(SWEEP_MIN_AGE).await,
             Self::Bucket(_) => Ok(0),
+        }
+    }
+
+    /// A file's bytes, as a stream of chunks, and their size. `None` when they are not there.
+    pub async fn read(
+        &self,
+        path: &StoragePath,
+    ) -> Result<Option<(ByteStream, u64)>, StorageError> {
+        match self {
+            Self::Local(l) => Ok(l.read(path).await?),
+            Self::Bucket(b) => Ok(b.read(path).await?),
         }
     }
 

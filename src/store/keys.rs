@@ -20,6 +20,8 @@
 //! | `{p}:dl:{file_id}` | string | download counter |
 //! | `{p}:events` | stream | audit log, reads: one entry per batch (see `redis::audit`), capped by event count |
 //! | `{p}:changes` | stream | audit log, admin changes: as `{p}:events`, capped apart from it |
+//! | `{p}:upload:{file id}` | string (JSON) | a direct upload under way (`model::PendingUpload`) |
+//! | `{p}:uploads` | sorted set | ids of direct uploads under way, scored by expiry (for the sweep) |
 //! | `{p}:lock:user:{user_id}`, `{p}:lock:file:{file_id}` | string | a writer's lease, with a TTL |
 //! | `{p}:upend:{user_id}` | string | JSON user change in progress (see `redis::intent`) |
 //! | `{p}:fpend:{file_id}` | string | JSON file change in progress |
@@ -186,6 +188,14 @@ impl Keys {
     /// `{p}:ugrants:{id}`: the files shared with the user.
     pub fn user_grants(&self, id: &UserId) -> String {
         self.key("ugrants", id.as_str())
+    }
+    /// `{p}:upload:{file id}`: a direct upload under way.
+    pub fn upload(&self, id: &FileId) -> String {
+        self.key("upload", id.as_str())
+    }
+    /// `{p}:uploads`: the direct uploads under way, scored by when they expire.
+    pub fn uploads(&self) -> String {
+        self.name("uploads")
     }
     /// `{p}:dl:{file id}`: the file's download counter.
     pub fn downloads(&self, id: &FileId) -> String {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::config::StoreUrl;
 use crate::ids::{FileId, UserId};
-use crate::model::{Event, FileChange, FileRecord, SessionRecord, UserRecord};
+use crate::model::{Event, FileChange, FileRecord, PendingUpload, SessionRecord, UserRecord};
 use crate::paths::StoragePath;
 use crate::tokens::{FileToken, SessionKey, UserToken};
 pub use audit_log::{AuditLog, Cursor, Logged, Position};
@@ -71,7 +71,9 @@ pub enum Written {
 /// resource into the traits below, which each store implements in a module per resource.
 /// Their methods are callable on `dyn Store` without importing them.
 #[async_trait::async_trait]
-pub trait Store: SchemaStore + UserStore + FileStore + SessionStore + AuditStore + 'static {
+pub trait Store:
+    SchemaStore + UserStore + FileStore + SessionStore + AuditStore + UploadStore + 'static
+{
     /// `"redis"` or `"embedded"`, for logs and health output.
     fn kind(&self) -> &'static str;
 
@@ -182,6 +184,23 @@ pub trait SessionStore: Send + Sync {
 
     /// Logs a user out everywhere; returns how many sessions ended.
     async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError>;
+}
+
+/// Direct uploads under way (object storage only).
+#[async_trait::async_trait]
+pub trait UploadStore: Send + Sync {
+    /// Records a direct upload; its owner must exist.
+    async fn insert_upload(&self, upload: &PendingUpload) -> Result<Written, StoreError>;
+
+    /// The upload, if it is under way.
+    async fn upload(&self, id: &FileId) -> Result<Option<PendingUpload>, StoreError>;
+
+    /// Removes the upload and returns it: of two callers, one gets it, so an upload is
+    /// completed (or swept) once.
+    async fn take_upload(&self, id: &FileId) -> Result<Option<PendingUpload>, StoreError>;
+
+    /// At most `limit` uploads that expired before `now`, for the sweep to take.
+    async fn expired_uploads(&self, now: i64, limit: usize) -> Result<Vec<FileId>, StoreError>;
 }
 
 /// The audit log.

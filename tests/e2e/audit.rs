@@ -288,6 +288,8 @@ fn the_openapi_document_matches_real_answers() {
         "/v1/users/{user_id}",
         "/v1/users/{user_id}/rotate-token",
         "/v1/users/{user_id}/files",
+        "/v1/users/{user_id}/uploads",
+        "/v1/uploads/{upload_id}/complete",
         "/v1/users/{user_id}/sessions",
         "/v1/files/{file_id}",
         "/v1/files/{file_id}/rotate-token",

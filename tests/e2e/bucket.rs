@@ -303,3 +303,273 @@ fn a_bucket_that_is_down_is_503_never_200() {
     );
     assert_eq!(http::get(s.app.admin_port, "/readyz", &[]).status, 200);
 }
+
+/// A PUT to a presigned URL, as the application's client sends it (`Host` with the port: it
+/// is signed).
+fn put(url: &str, content_type: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("the test bucket's URL");
+    let (host, target) = rest.split_at(rest.find('/').unwrap());
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        conn,
+        "PUT {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(body).unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn direct_uploads_go_straight_to_the_bucket_and_are_checked_at_completion() {
+    let env = vec![("MEDIAGATE__UPLOAD__MAX_BYTES".to_owned(), "1000".to_owned())];
+    let s = Stack::on_bucket(StoreKind::Redis, env);
+    s.user("alice");
+    let alice = s.session("alice", 600, &[]);
+    let begin = |name: &str, ty: &str, max: u64| {
+        s.admin_json(
+            "POST",
+            "/v1/users/alice/uploads",
+            serde_json::json!({"filename": name, "content_type": ty, "max_bytes": max}),
+        )
+    };
+    let r = begin("report.pdf", "application/pdf", 500);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let up = r.json();
+    let (id, url) = (
+        up["upload_id"].as_str().unwrap(),
+        up["url"].as_str().unwrap(),
+    );
+    assert_eq!(
+        (
+            up["method"].as_str(),
+            up["headers"]["Content-Type"].as_str()
+        ),
+        (Some("PUT"), Some("application/pdf"))
+    );
+    let complete = |id: &str| s.admin("POST", &format!("/v1/uploads/{id}/complete"), &[], b"");
+
+    // Not sent yet: the upload waits.
+    let early = complete(id);
+    assert_eq!(
+        (early.status, early.json()["error"]["code"].as_str()),
+        (409, Some("upload_incomplete"))
+    );
+    // The signature binds the declared type: another one is refused by the bucket.
+    assert_eq!(put(url, "text/html", b"%PDF-1.7 x"), 403);
+    assert_eq!(put(url, "application/pdf", b"%PDF-1.7 x"), 200);
+    let done = complete(id);
+    assert_eq!(done.status, 201, "{}", done.text());
+    let file = done.json();
+    assert_eq!(
+        (file["file_id"].as_str(), file["size"].as_u64()),
+        (Some(id), Some(10))
+    );
+    let r = s.get(file["url"].as_str().unwrap(), Some(&alice));
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"%PDF-1.7 x"[..]),
+        "{}",
+        s.logs()
+    );
+    assert_eq!(r.header("Content-Type"), Some("application/pdf"));
+    // Completed once.
+    assert_eq!(complete(id).json()["error"]["code"], "upload_not_found");
+
+    // Over the declared size: refused, and the object is gone.
+    let up = begin("big.bin", "application/octet-stream", 5).json();
+    let (id, url) = (
+        up["upload_id"].as_str().unwrap(),
+        up["url"].as_str().unwrap(),
+    );
+    assert_eq!(put(url, "application/octet-stream", b"123456"), 200);
+    assert_eq!(complete(id).status, 413);
+    assert_eq!(complete(id).status, 404);
+    let key = format!("site/{}/{id}", &id[..2]);
+    assert_eq!(s.s3.as_ref().unwrap().object(&key), None);
+
+    // What an upload refuses, a direct upload refuses before anything is signed.
+    assert_eq!(begin("x.bin", "application/octet-stream", 1001).status, 413);
+    assert_eq!(
+        begin("x.html", r#"text/html; a="\"; b=",x"#, 10).status,
+        400
+    );
+    assert_eq!(begin("x.bin", "application/octet-stream", 0).status, 400);
+    assert_eq!(
+        s.admin_json(
+            "POST",
+            "/v1/users/nobody/uploads",
+            serde_json::json!({"filename": "a", "content_type": "text/plain", "max_bytes": 1})
+        )
+        .status,
+        404
+    );
+    assert_eq!(complete("0123456789abcdef0123456789abcdef").status, 404);
+}
+
+#[test]
+fn a_direct_upload_never_completed_is_swept_with_its_object() {
+    let env = vec![(
+        "MEDIAGATE__STORAGE__S3__UPLOAD_SECS".to_owned(),
+        "2".to_owned(),
+    )];
+    let s = Stack::on_bucket(StoreKind::Embedded, env);
+    s.user("alice");
+    let up = s
+        .admin_json(
+            "POST",
+            "/v1/users/alice/uploads",
+            serde_json::json!({"filename": "a.txt", "content_type": "text/plain", "max_bytes": 100}),
+        )
+        .json();
+    let (id, url) = (
+        up["upload_id"].as_str().unwrap(),
+        up["url"].as_str().unwrap(),
+    );
+    assert_eq!(put(url, "text/plain", b"never completed"), 200);
+    let key = format!("site/{}/{id}", &id[..2]);
+    assert!(s.s3.as_ref().unwrap().object(&key).is_some());
+    crate::support::eventually("the sweep", std::time::Duration::from_secs(20), || {
+        s.s3.as_ref().unwrap().object(&key).is_none().then_some(())
+    });
+    let r = s.admin("POST", &format!("/v1/uploads/{id}/complete"), &[], b"");
+    assert_eq!(
+        r.json()["error"]["code"],
+        "upload_not_found",
+        "{}",
+        s.logs()
+    );
+}
+
+#[test]
+fn direct_uploads_need_a_bucket() {
+    let s = Stack::start(StoreKind::Embedded);
+    s.user("alice");
+    let r = s.admin_json(
+        "POST",
+        "/v1/users/alice/uploads",
+        serde_json::json!({"filename": "a.txt", "content_type": "text/plain", "max_bytes": 100}),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (409, Some("direct_uploads_unavailable"))
+    );
+}
+
+/// `mediagate storage copy` with the stack's settings and the bucket's.
+fn storage_copy(s: &Stack, s3: &crate::support::s3::S3Server, store_url: &str) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mediagate"))
+        .args([
+            "storage",
+            "copy",
+            "--to",
+            &format!("s3://{}/site", crate::support::s3::BUCKET),
+        ])
+        .env_clear()
+        .envs(
+            s3.env()
+                .into_iter()
+                .filter(|(k, _)| k != "MEDIAGATE__STORAGE__URL"),
+        )
+        .env("MEDIAGATE__STORAGE__ROOT", &s.storage_root)
+        .env("MEDIAGATE__STORE__URL", store_url)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A local root moved into a bucket keeps every URL: the same tokens, links and records serve
+/// the same bytes from the bucket. Copied twice, nothing is sent twice; a wrong object is sent
+/// again; nothing on disk changes.
+#[test]
+fn a_local_root_copied_into_a_bucket_keeps_every_url() {
+    let mut s = Stack::start(StoreKind::Redis);
+    let f = fixture(&s);
+    let big: Vec<u8> = (0..(9u32 << 20)).map(|i| (i % 241) as u8).collect();
+    let big_url = s.upload("alice", "big.bin", "application/octet-stream", &big)["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = std::fs::read_dir(&s.storage_root).unwrap().count();
+    let s3 = crate::support::s3::S3Server::start(&s.dir.path().join("s3"));
+    let store_url = s.redis.as_ref().unwrap().url();
+
+    let (ok, out) = storage_copy(&s, &s3, &store_url);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("3 copied") && out.contains("0 failed"),
+        "{out}"
+    );
+    assert_eq!(
+        s3.object(&key(&f.alice_upload)).as_deref(),
+        Some(ALICE_BYTES)
+    );
+    let (ok, out) = storage_copy(&s, &s3, &store_url);
+    assert!(
+        ok && out.contains("0 copied") && out.contains("3 already there"),
+        "{out}"
+    );
+    // An object that is not its file (here: cut short) is sent again.
+    let cut = s3.dir_of(&key(&f.alice_upload));
+    std::fs::write(&cut, b"short").unwrap();
+    let (ok, out) = storage_copy(&s, &s3, &store_url);
+    assert!(
+        ok && out.contains("1 copied") && out.contains("2 already there"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&s.storage_root).unwrap().count(),
+        before,
+        "the root is untouched"
+    );
+
+    // The same stack on the bucket: the same URLs serve the same bytes.
+    s.app.restart_with(s3.env());
+    let env: Vec<(String, String)> = s3.env();
+    let root = s.storage_root.clone();
+    let auth = s.app.auth_port;
+    let nginx = crate::support::nginx::Nginx::start(&s.dir.path().join("nginx-bucket"), |port| {
+        crate::support::nginx::render(port, &root, auth, &env)
+    });
+    assert!(
+        std::fs::read_to_string(s.dir.path().join("nginx-bucket/nginx.conf"))
+            .unwrap()
+            .contains("@mediagate_bucket")
+    );
+    let get = |url: &str, session: &str| {
+        let cookie = format!("mediagate_session={session}");
+        http::send(
+            nginx.port,
+            "GET",
+            url.as_bytes(),
+            &[("Cookie", &cookie)],
+            b"",
+        )
+        .unwrap()
+    };
+    // The local files are gone from nginx's reach: what it serves comes from the bucket.
+    std::fs::rename(&s.storage_root, s.dir.path().join("media-moved")).unwrap();
+    let r = get(&f.alice_url, &f.alice);
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, ALICE_BYTES),
+        "{}",
+        s.logs()
+    );
+    assert_eq!(get(&f.bob_url, &f.bob).body, BOB_BYTES);
+    assert!(get(&big_url, &f.alice).body == big);
+    assert_eq!(get(&f.alice_url, &f.bob).status, 403);
+}

@@ -83,7 +83,8 @@ fn every_documented_call_without_the_token_is_401() {
         let concrete = path
             .replace("{user_id}", "alice")
             .replace("{file_id}", "0123456789abcdef0123456789abcdef")
-            .replace("{session_id}", &"a".repeat(64));
+            .replace("{session_id}", &"a".repeat(64))
+            .replace("{upload_id}", "0123456789abcdef0123456789abcdef");
         for method in ops.as_object().unwrap().keys() {
             let m = method.to_uppercase();
             for auth in [
@@ -101,7 +102,7 @@ fn every_documented_call_without_the_token_is_401() {
             calls += 1;
         }
     }
-    assert_eq!(calls, 15);
+    assert_eq!(calls, 17);
     let r = http::send(s.app.admin_port, "GET", b"/v1/openapi.json", &[], b"").unwrap();
     assert_eq!(r.status, 401);
 }

@@ -1,6 +1,7 @@
 //! The store contract: one suite, run against every implementation (embedded on disk,
 //! embedded in memory, Redis on its own redis-server, a six-node Redis Cluster). All must
-//! behave identically.
+//! behave identically. And the storage contract (`storage`): the bytes on a local root and in
+//! a bucket, alike.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -8,6 +9,7 @@ mod support;
 mod audit;
 mod relayout;
 mod resume;
+mod storage;
 mod suite;
 
 use std::sync::Arc;

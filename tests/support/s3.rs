@@ -108,6 +108,11 @@ impl S3Server {
         std::fs::read(self.dir.join("data").join(BUCKET).join(key)).ok()
     }
 
+    /// Where an object's bytes are on disk (to damage them on purpose).
+    pub fn dir_of(&self, key: &str) -> PathBuf {
+        self.dir.join("data").join(BUCKET).join(key)
+    }
+
     /// SIGKILL: the bucket is gone.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

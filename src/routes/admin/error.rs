@@ -18,6 +18,8 @@ pub enum Missing {
     File,
     /// A session id that names no session.
     Session,
+    /// An upload id that names no direct upload under way.
+    Upload,
     /// No route under `/v1` has this path.
     Route,
 }
@@ -28,6 +30,7 @@ impl Missing {
             Self::User => "user",
             Self::File => "file",
             Self::Session => "session",
+            Self::Upload => "upload",
             Self::Route => "route",
         }
     }
@@ -93,6 +96,12 @@ pub enum AdminError {
     /// 500: the storage root could not be written.
     #[error("the storage root could not be written")]
     Storage(#[source] std::io::Error),
+    /// 409: direct uploads need the bytes in a bucket.
+    #[error("direct uploads need object storage (storage.url = s3://…)")]
+    NoDirectUploads,
+    /// 409: the object of a direct upload is not in the bucket yet.
+    #[error("the upload's object is not there yet: send the bytes, then complete again")]
+    UploadIncomplete,
     /// 503: the bucket refused the bytes, or could not be reached.
     #[error("the bucket could not be written")]
     Bucket(#[source] object_store::Error),
@@ -123,6 +132,7 @@ impl AdminError {
             Self::NotFound(Missing::User) => "user_not_found",
             Self::NotFound(Missing::File) => "file_not_found",
             Self::NotFound(Missing::Session) => "session_not_found",
+            Self::NotFound(Missing::Upload) => "upload_not_found",
             Self::NotFound(Missing::Route) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::TooLarge(_) => "payload_too_large",
@@ -134,6 +144,8 @@ impl AdminError {
             Self::Store(_) => "store_unavailable",
             Self::Storage(_) => "storage_error",
             Self::Bucket(_) => "storage_unavailable",
+            Self::NoDirectUploads => "direct_uploads_unavailable",
+            Self::UploadIncomplete => "upload_incomplete",
             Self::Random(_) => "internal",
         }
     }
@@ -183,7 +195,10 @@ impl ResponseError for AdminError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Conflict | Self::TooManyGrants => StatusCode::CONFLICT,
+            Self::Conflict
+            | Self::TooManyGrants
+            | Self::NoDirectUploads
+            | Self::UploadIncomplete => StatusCode::CONFLICT,
             Self::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::LinksDisabled => StatusCode::SERVICE_UNAVAILABLE,
             Self::SchemaNotCurrent | Self::Store(_) | Self::Bucket(_) => {

@@ -9,6 +9,7 @@
 //! (`openapi`), so the document is generated from the code and cannot drift from it.
 
 mod change;
+mod direct;
 pub mod error;
 mod events;
 mod files;
@@ -51,6 +52,8 @@ pub struct AdminConfig {
     pub links: LinkKeys,
     /// `links.max_ttl_secs`.
     pub max_link_ttl: u64,
+    /// `storage.s3.upload_secs`: how long a direct upload may take.
+    pub direct_upload_secs: u64,
 }
 
 /// Mounts `/v1` behind the token guard, and how bad paths, queries and bodies are answered.
@@ -85,6 +88,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(
                 resource("/users/{user_id}/files", "POST").route(web::post().to(uploads::upload)),
+            )
+            .service(
+                resource("/users/{user_id}/uploads", "POST").route(web::post().to(direct::begin)),
+            )
+            .service(
+                resource("/uploads/{upload_id}/complete", "POST")
+                    .route(web::post().to(direct::complete)),
             )
             .service(
                 resource("/users/{user_id}/sessions", "DELETE")

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{AdminConfig, events, files, sessions, sharing, uploads, users};
+use super::{AdminConfig, direct, events, files, sessions, sharing, uploads, users};
 
 /// The paths of the document: every handler of the admin API.
 #[derive(utoipa::OpenApi)]
@@ -18,6 +18,8 @@ use super::{AdminConfig, events, files, sessions, sharing, uploads, users};
         users::delete_user,
         sessions::logout_everywhere,
         uploads::upload,
+        direct::begin,
+        direct::complete,
         files::get_file,
         files::patch_file,
         files::delete_file,

@@ -1,4 +1,4 @@
-//! What the admin API reads from paths and bodies: ids, and whole numbers of seconds.
+//! What the admin API reads from paths and bodies: ids, and whole numbers (seconds, bytes).
 
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -70,9 +70,9 @@ fn file_id(raw: &str) -> Result<FileId, AdminError> {
     FileId::parse(raw).map_err(|_| AdminError::NotFound(Missing::File))
 }
 
-/// A count of seconds: a non-negative JSON integer, written `60` or `60.0` (JSON Schema counts
-/// both as integers, so clients may send either).
-pub(super) fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+/// A count (of seconds, of bytes): a non-negative JSON integer, written `60` or `60.0` (JSON
+/// Schema counts both as integers, so clients may send either).
+pub(super) fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let n = serde_json::Number::deserialize(d)?;
     n.as_u64()
         .or_else(|| {
@@ -80,16 +80,16 @@ pub(super) fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u6
                 .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9_007_199_254_740_992.0)
                 .map(|f| f as u64)
         })
-        .ok_or_else(|| serde::de::Error::custom("expected a whole, non-negative number of seconds"))
+        .ok_or_else(|| serde::de::Error::custom("expected a whole, non-negative number"))
 }
 
-/// As `whole_seconds`; `null` (or no field) means "the default".
-pub(super) fn whole_seconds_opt<'de, D: serde::Deserializer<'de>>(
+/// As `whole_number`; `null` (or no field) means "the default".
+pub(super) fn whole_number_opt<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<u64>, D::Error> {
     match Option::<serde_json::Number>::deserialize(d)? {
         None => Ok(None),
-        Some(n) => whole_seconds(serde_json::Value::Number(n))
+        Some(n) => whole_number(serde_json::Value::Number(n))
             .map(Some)
             .map_err(serde::de::Error::custom),
     }

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::AdminConfig;
 use super::change::Change;
 use super::error::{AdminError, ErrorBody, Missing};
-use super::params::{UserPath, user_id, whole_seconds_opt};
+use super::params::{UserPath, user_id, whole_number_opt};
 use crate::model::{EventKind, SessionRecord};
 use crate::state::Shared;
 use crate::store::Written;
@@ -49,7 +49,7 @@ pub struct SessionRequest {
     user_id: String,
     /// Default one day; at most `session.max_ttl_secs`.
     #[schema(minimum = 1)]
-    #[serde(default, deserialize_with = "whole_seconds_opt")]
+    #[serde(default, deserialize_with = "whole_number_opt")]
     ttl_seconds: Option<u64>,
     /// Roles, e.g. `staff` (see `policy.read_all_roles`).
     #[serde(default)]

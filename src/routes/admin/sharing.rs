@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::change::Change;
 use super::error::{AdminError, ErrorBody, Missing, OrMissing};
-use super::params::{FilePath, GrantPath, whole_seconds};
+use super::params::{FilePath, GrantPath, whole_number};
 use super::{AdminConfig, public_url};
 use crate::model::{EventKind, FileChange};
 use crate::state::Shared;
@@ -70,7 +70,7 @@ pub(super) async fn delete_grant(
 pub struct LinkRequest {
     /// Seconds until the link expires (at most `links.max_ttl_secs`).
     #[schema(minimum = 1)]
-    #[serde(deserialize_with = "whole_seconds")]
+    #[serde(deserialize_with = "whole_number")]
     ttl_seconds: u64,
 }
 

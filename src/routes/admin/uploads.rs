@@ -12,12 +12,13 @@ use super::{AdminConfig, public_url, remove_bytes};
 use crate::disposition::{self};
 use crate::filenames;
 use crate::ids::FileId;
+use crate::ids::UserId;
 use crate::media_type::{self, MediaType};
 use crate::model::{EventKind, FileRecord, Visibility};
 use crate::state::Shared;
-use crate::storage::UploadError;
+use crate::storage::{Stored, UploadError};
 use crate::store::Written;
-use crate::tokens::FileToken;
+use crate::tokens::{FileToken, UserToken};
 
 #[derive(Deserialize)]
 pub(super) struct UploadQuery {
@@ -37,7 +38,7 @@ pub struct UploadBody {
 /// The file's type: the request's `Content-Type`, or a guess from the name when the client
 /// sent none or `application/octet-stream`. Always rebuilt by [`MediaType::parse`], so what is
 /// stored (and later sent by nginx) is never the client's text.
-fn content_type(req: &HttpRequest, filename: &str) -> Result<MediaType, AdminError> {
+pub(super) fn content_type(req: &HttpRequest, filename: &str) -> Result<MediaType, AdminError> {
     let invalid = |why: String| AdminError::InvalidInput(format!("Content-Type {why}"));
     let sent = match req.headers().get("content-type") {
         None => None,
@@ -58,7 +59,7 @@ fn content_type(req: &HttpRequest, filename: &str) -> Result<MediaType, AdminErr
 }
 
 /// `image/png` matches `image/png` and `image/*`; an empty list accepts every type.
-fn type_allowed(allowed: &[String], content_type: &MediaType) -> bool {
+pub(super) fn type_allowed(allowed: &[String], content_type: &MediaType) -> bool {
     allowed.is_empty() || allowed.iter().any(|a| content_type.matches(a))
 }
 
@@ -141,6 +142,47 @@ async fn store_upload(
                 format!("storage root {root} is missing"),
             )),
         })?;
+    register(
+        shared,
+        config,
+        &change,
+        &user.token,
+        NewFile {
+            file_id,
+            owner,
+            filename,
+            content_type,
+            stored,
+        },
+    )
+    .await
+}
+
+/// A file whose bytes are stored, to be registered.
+pub(super) struct NewFile {
+    pub file_id: FileId,
+    pub owner: UserId,
+    pub filename: String,
+    pub content_type: MediaType,
+    pub stored: Stored,
+}
+
+/// Registers a file whose bytes are stored, and answers as an upload does (201). If it cannot
+/// be registered, the bytes are removed: unregistered bytes are unreachable.
+pub(super) async fn register(
+    shared: &Shared,
+    config: &AdminConfig,
+    change: &Change<'_>,
+    owner_token: &UserToken,
+    new: NewFile,
+) -> Result<HttpResponse, AdminError> {
+    let NewFile {
+        file_id,
+        owner,
+        filename,
+        content_type,
+        stored,
+    } = new;
     let record = FileRecord {
         file_id: file_id.clone(),
         owner: owner.clone(),
@@ -156,7 +198,6 @@ async fn store_upload(
     };
     let registered = shared.store.insert_file(&record).await;
     if !matches!(registered, Ok(Written::Done)) {
-        // Unregistered bytes are unreachable; remove them so nothing is left behind.
         remove_bytes(shared, &stored.storage_path).await;
     }
     match registered? {
@@ -168,7 +209,7 @@ async fn store_upload(
     Ok(HttpResponse::Created().json(UploadBody {
         file_id: file_id.to_string(),
         file_token: record.token.as_str().to_owned(),
-        url: public_url(&config.media_prefix, &user.token, &record.token, &filename),
+        url: public_url(&config.media_prefix, owner_token, &record.token, &filename),
         size: record.size,
         content_type: record.content_type,
     }))

@@ -13,6 +13,7 @@ mod audit;
 mod files;
 mod schema;
 mod sessions;
+mod uploads;
 mod users;
 
 use redb::{
@@ -40,6 +41,8 @@ pub(super) const DOWNLOADS: TableDefinition<&str, u64> = TableDefinition::new("d
 /// The audit log's halves (see `store::audit_log`): reads keep the table the whole log had.
 pub(super) const EVENTS: TableDefinition<u64, &str> = TableDefinition::new("events");
 pub(super) const CHANGES: TableDefinition<u64, &str> = TableDefinition::new("changes");
+/// Direct uploads under way, by file id.
+pub(super) const UPLOADS: TableDefinition<&str, &str> = TableDefinition::new("uploads");
 
 pub(super) const SCHEMA_KEY: &str = "schema_version";
 

@@ -17,6 +17,7 @@ mod relayout;
 mod schema;
 mod scripts;
 mod sessions;
+mod uploads;
 mod users;
 
 use std::cell::RefCell;
