@@ -32,3 +32,10 @@ pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+
+/// Installs the TLS provider the HTTP clients (the bucket's, the forward source's) use: they
+/// are built without one of their own and use ring, as `rediss://` does. A provider installed
+/// before is kept.
+pub(crate) fn use_ring_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

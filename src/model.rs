@@ -234,6 +234,21 @@ pub struct PendingUpload {
     pub expires_at: i64,
 }
 
+/// An answer of a `forward` session source's endpoint, kept for `cache_secs` so that every
+/// replica reuses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForwardedCaller {
+    /// The user the endpoint named.
+    #[serde(rename = "u")]
+    pub user_id: UserId,
+    /// The roles it named.
+    #[serde(rename = "r", default)]
+    pub roles: Vec<String>,
+    /// Unix seconds: the answer is not used after this.
+    #[serde(rename = "e")]
+    pub expires_at: i64,
+}
+
 /// A caller with a valid session from any source. The policy judges only this.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Caller {

@@ -230,6 +230,41 @@ impl fmt::Debug for SessionKey {
     }
 }
 
+/// What the `forward` session source forwarded for one credential, hashed (SHA-256, hex): the
+/// key its cached answer is kept under, so the store holds no cookie or token.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ForwardKey(String);
+
+impl ForwardKey {
+    /// The key of `parts` (the source's URL, the cookies, the Authorization header), each
+    /// length-prefixed so that no two inputs share a key.
+    pub fn of(parts: &[&[u8]]) -> Self {
+        let mut hash = Sha256::new();
+        for p in parts {
+            hash.update((p.len() as u64).to_be_bytes());
+            hash.update(p);
+        }
+        Self(hex::encode(hash.finalize()))
+    }
+
+    /// The hash, hex.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Rebuilds a key read back from the store's own index.
+    pub fn from_stored(s: &str) -> Result<Self, TokenError> {
+        parse_lower_hex(s, 64)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for ForwardKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ForwardKey({}…)", &self.0[..8])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

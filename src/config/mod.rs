@@ -28,7 +28,7 @@ pub use audit::AuditSettings;
 pub use log::{LogFormat, LogSettings};
 pub use nginx::{MAX_DECISION_CACHE_SECS, NginxSettings};
 pub use server::ServerSettings;
-pub use session::{CookieFormat, SessionSettings, SourceSettings};
+pub use session::{CookieFormat, SessionSettings, SourceSettings, cookie_name_ok};
 pub use storage::{MediaSettings, S3Settings, StorageSettings, StorageUrl, endpoint_host};
 pub use store::{SentinelUrl, StoreSettings, StoreUrl, redact_url};
 

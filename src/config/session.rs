@@ -23,12 +23,7 @@ pub struct SessionSettings {
 
 impl SessionSettings {
     pub(super) fn check(&self, problems: &mut Vec<String>) {
-        let cookie_ok = !self.cookie.is_empty()
-            && self
-                .cookie
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-        if !cookie_ok {
+        if !cookie_name_ok(&self.cookie) {
             problems.push(format!(
                 "session.cookie: {:?} is not a valid cookie name",
                 self.cookie
@@ -38,6 +33,14 @@ impl SessionSettings {
             problems.push("session.max_ttl_secs: must be positive".into());
         }
     }
+}
+
+/// Whether `name` is a cookie name (an RFC 6265 token).
+pub fn cookie_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// How the session id sits in a `redis-json` cookie.
@@ -101,6 +104,35 @@ pub enum SourceSettings {
         #[serde(default = "default_leeway")]
         leeway_secs: u64,
     },
+    /// Asks an HTTP endpoint who the caller is (the application's own, or an identity
+    /// proxy's).
+    Forward {
+        /// The endpoint, `http://` or `https://`.
+        url: String,
+        /// The cookies forwarded to it, each only when the request carries it.
+        #[serde(default)]
+        cookies: Vec<String>,
+        /// Also forward the request's `Authorization` header.
+        #[serde(default)]
+        forward_authorization: bool,
+        /// The answer's header naming the user.
+        #[serde(default = "default_user_header")]
+        user_header: String,
+        /// The answer's header listing role names, comma-separated.
+        roles_header: Option<String>,
+        /// How long a positive answer is kept in the store, shared by every replica; 0: ask
+        /// every time.
+        #[serde(default = "default_cache_secs")]
+        cache_secs: u64,
+    },
+}
+
+fn default_user_header() -> String {
+    "X-Mediagate-User".into()
+}
+
+fn default_cache_secs() -> u64 {
+    10
 }
 
 fn default_user_claim() -> String {

@@ -2,19 +2,23 @@
 //! yields a user wins.
 //!
 //! * `native`: sessions made by `POST /v1/sessions`, read in the decision's one store round
-//!   trip (see `store::Store::lookup`).
+//!   trip (see `store::SessionStore::ask`).
 //! * `redis-json`: the application's own session record, JSON in Redis (express-session with
 //!   connect-redis, Django's cache backend with django-redis' JSON serializer, …).
 //! * `jwt`: a signed token in a cookie or in `Authorization: Bearer`.
+//! * `forward`: an HTTP endpoint that says who the caller is; its kept answers are read in the
+//!   decision's one store round trip too.
 //!
 //! A value that fails its signature, is expired, or cannot be parsed is no session (and is
 //! logged at debug level without its secret parts). A source that cannot answer (its Redis is
 //! down) is an error, which the auth listener turns into 503: it never guesses.
 
 pub mod express;
+pub mod forward;
 pub mod jwt;
 pub mod redis_json;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpRequest;
@@ -22,7 +26,7 @@ use actix_web::HttpRequest;
 use crate::config::{CookieFormat, SourceSettings};
 use crate::ids::UserId;
 use crate::model::{Caller, SessionRecord};
-use crate::store::StoreError;
+use crate::store::{Lookup, Store, StoreError};
 use crate::tokens::{SessionId, SessionKey};
 
 /// Longest cookie or token value considered; longer ones are no session.
@@ -39,6 +43,25 @@ pub enum Source {
     RedisJson(Box<redis_json::RedisJsonSource>),
     /// `jwt`: a signed token.
     Jwt(Box<jwt::JwtSource>),
+    /// `forward`: an HTTP endpoint's answer.
+    Forward(Box<forward::ForwardSource>),
+}
+
+/// What a request carries that the decision's store read looks up.
+#[derive(Default)]
+pub struct Presented {
+    /// The native session's key.
+    pub native: Option<SessionKey>,
+    /// What the `forward` source would forward.
+    pub forwarded: Option<forward::Credentials>,
+}
+
+impl Presented {
+    /// The forward key to read a kept answer under, when the source keeps answers.
+    pub fn kept_key(&self, sources: &Sources) -> Option<&crate::tokens::ForwardKey> {
+        let caches = sources.forward().is_some_and(|f| f.caches());
+        self.forwarded.as_ref().filter(|_| caches).map(|c| &c.key)
+    }
 }
 
 /// The configured sources, in order.
@@ -93,9 +116,33 @@ impl Sources {
                 SourceSettings::Jwt { .. } => {
                     Source::Jwt(Box::new(jwt::JwtSource::new(s).map_err(fail("jwt"))?))
                 }
+                SourceSettings::Forward { .. } => {
+                    // One, so that its kept answer is the one the decision's read brings.
+                    if sources.iter().any(|s| matches!(s, Source::Forward(_))) {
+                        return Err(fail("forward")("at most one forward source".into()));
+                    }
+                    Source::Forward(Box::new(
+                        forward::ForwardSource::new(s, timeout).map_err(fail("forward"))?,
+                    ))
+                }
             });
         }
         Ok(Self { sources })
+    }
+
+    fn forward(&self) -> Option<&forward::ForwardSource> {
+        self.sources.iter().find_map(|s| match s {
+            Source::Forward(f) => Some(&**f),
+            _ => None,
+        })
+    }
+
+    /// What the request carries for the sources that the store's one read serves.
+    pub fn presented(&self, req: &HttpRequest) -> Presented {
+        Presented {
+            native: self.native_key(req),
+            forwarded: self.forward().and_then(|f| f.credentials(req)),
+        }
     }
 
     /// The cookie of the native source, if there is one: its session is read together with
@@ -109,19 +156,28 @@ impl Sources {
         })
     }
 
-    /// The caller, trying each source in order. `native` is the session the store returned
-    /// for [`Sources::native_key`].
+    /// The caller, trying each source in order. `lookup` is what the store returned for
+    /// [`Sources::presented`]; `store` keeps the forward source's new answers.
     pub async fn resolve(
         &self,
         req: &HttpRequest,
-        native: Option<&SessionRecord>,
+        presented: &Presented,
+        lookup: &Lookup,
         now: i64,
+        store: &Arc<dyn Store>,
     ) -> Result<Option<Caller>, StoreError> {
         for source in &self.sources {
             let caller = match source {
-                Source::Native { .. } => native.and_then(|s| native_caller(s, now)),
+                Source::Native { .. } => {
+                    lookup.session.as_ref().and_then(|s| native_caller(s, now))
+                }
                 Source::RedisJson(s) => s.resolve(req).await?,
                 Source::Jwt(s) => s.resolve(req),
+                Source::Forward(s) => {
+                    let kept = lookup.forwarded.as_ref();
+                    s.resolve(presented.forwarded.as_ref(), kept, now, store)
+                        .await?
+                }
             };
             if caller.is_some() {
                 return Ok(caller);

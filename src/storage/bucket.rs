@@ -61,9 +61,7 @@ pub struct BucketStorage {
 impl BucketStorage {
     /// The bucket's clients; nothing is sent yet.
     pub fn new(bucket: &str, prefix: &str, s3: &S3Settings) -> Result<Self, BucketError> {
-        // The S3 client's TLS (reqwest, built without a provider of its own) uses ring, as
-        // rediss:// does; a provider installed before is kept.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::use_ring_tls();
         let builder = |endpoint: Option<&String>| {
             // Bounded, so that a bucket that is down is an error within seconds (an upload's
             // 503, readiness failing), not after object_store's default three minutes. Set

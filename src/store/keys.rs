@@ -16,6 +16,9 @@
 //! | `{p}:files:{user_id}` | hash | the user's file ids (16 bytes each) → `""` |
 //! | `{p}:sess:{sha256(session id)}` | string | JSON `SessionRecord`, TTL = session lifetime |
 //! | `{p}:usess:{user_id}` | set | the user's session keys |
+//! | `{p}:fwd:{sha256(forwarded credentials)}` | string | JSON `ForwardedCaller`, TTL = the source's `cache_secs` |
+//! | `{p}:ufwd:{user_id}` | set | the hashes of the user's kept forward answers |
+//! | `{p}:fwdcut:{user_id}` | string | when the user's sessions were last ended (ms), with a TTL |
 //! | `{p}:ugrants:{user_id}` | set | ids of files shared with the user |
 //! | `{p}:dl:{file_id}` | string | download counter |
 //! | `{p}:events` | stream | audit log, reads: one entry per batch (see `redis::audit`), capped by event count |
@@ -43,7 +46,7 @@
 
 use super::AuditLog;
 use crate::ids::{FileId, UserId};
-use crate::tokens::{FileToken, SessionKey, UserToken};
+use crate::tokens::{FileToken, ForwardKey, SessionKey, UserToken};
 
 /// Builds every key under one prefix.
 #[derive(Debug, Clone)]
@@ -188,6 +191,19 @@ impl Keys {
     /// `{p}:ugrants:{id}`: the files shared with the user.
     pub fn user_grants(&self, id: &UserId) -> String {
         self.key("ugrants", id.as_str())
+    }
+    /// `{p}:fwd:{hash}`: a forward source's answer for one credential.
+    pub fn forwarded(&self, k: &ForwardKey) -> String {
+        self.key("fwd", k.as_str())
+    }
+    /// `{p}:ufwd:{user}`: the hashes of the user's kept forward answers.
+    pub fn user_forwarded(&self, id: &UserId) -> String {
+        self.key("ufwd", id.as_str())
+    }
+    /// `{p}:fwdcut:{user}`: when the user's sessions were last ended (Unix ms); an answer asked
+    /// for before it is not kept.
+    pub fn forward_cut(&self, id: &UserId) -> String {
+        self.key("fwdcut", id.as_str())
     }
     /// `{p}:upload:{file id}`: a direct upload under way.
     pub fn upload(&self, id: &FileId) -> String {

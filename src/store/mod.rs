@@ -22,9 +22,11 @@ use std::sync::Arc;
 
 use crate::config::StoreUrl;
 use crate::ids::{FileId, UserId};
-use crate::model::{Event, FileChange, FileRecord, PendingUpload, SessionRecord, UserRecord};
+use crate::model::{
+    Event, FileChange, FileRecord, ForwardedCaller, PendingUpload, SessionRecord, UserRecord,
+};
 use crate::paths::StoragePath;
-use crate::tokens::{FileToken, SessionKey, UserToken};
+use crate::tokens::{FileToken, ForwardKey, SessionKey, UserToken};
 pub use audit_log::{AuditLog, Cursor, Logged, Position};
 pub(crate) use codec::{decode, decode_bytes, encode};
 pub use error::StoreError;
@@ -47,6 +49,19 @@ pub struct DeletedUser {
     pub sessions: u64,
 }
 
+/// What one decision asks the store, in one round trip.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    /// The path's user token.
+    pub user_token: &'a UserToken,
+    /// The path's file token.
+    pub file_token: &'a FileToken,
+    /// The native session the request carries.
+    pub session: Option<&'a SessionKey>,
+    /// What the `forward` source would forward, hashed: its cached answer, if any.
+    pub forwarded: Option<&'a ForwardKey>,
+}
+
 /// Everything one decision needs, read in one store round trip.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Lookup {
@@ -56,6 +71,8 @@ pub struct Lookup {
     pub file: Option<FileRecord>,
     /// The caller's session, if a session key was given and is known.
     pub session: Option<SessionRecord>,
+    /// The `forward` source's cached answer for the request's credentials, if any (unexpired).
+    pub forwarded: Option<ForwardedCaller>,
 }
 
 /// Outcome of a write that needs its owner to exist.
@@ -158,15 +175,38 @@ pub trait FileStore: Send + Sync {
 /// Native sessions, and the decision's one read.
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync {
-    /// The decision's read: one round trip for the token pair and the session. The caller
-    /// bounds it (the auth listener, by its deadline): on a single Redis server the store sets
-    /// no timer of its own on this read, as it does on every other call (`store.timeout_ms`).
+    /// The decision's read: one round trip for the token pair, the native session and the
+    /// forward source's cached answer. The caller bounds it (the auth listener, by its
+    /// deadline): on a single Redis server the store sets no timer of its own on this read, as
+    /// it does on every other call (`store.timeout_ms`).
+    async fn ask(&self, question: &Question<'_>) -> Result<Lookup, StoreError>;
+
+    /// [`SessionStore::ask`] with no forwarded credentials.
     async fn lookup(
         &self,
         user_token: &UserToken,
         file_token: &FileToken,
         session: Option<&SessionKey>,
-    ) -> Result<Lookup, StoreError>;
+    ) -> Result<Lookup, StoreError> {
+        self.ask(&Question {
+            user_token,
+            file_token,
+            session,
+            forwarded: None,
+        })
+        .await
+    }
+
+    /// Keeps a forward source's answer under `key` for `ttl` seconds, and indexes it under its
+    /// user so that ending the user's sessions ends it. An answer fetched before such an end
+    /// (`asked_at_ms`, when its request started) is not kept.
+    async fn cache_forwarded(
+        &self,
+        key: &ForwardKey,
+        caller: &ForwardedCaller,
+        ttl: u64,
+        asked_at_ms: i64,
+    ) -> Result<(), StoreError>;
 
     /// Stores a session that lives until `record.expires_at` (`now` gives the TTL).
     async fn insert_session(
@@ -182,7 +222,9 @@ pub trait SessionStore: Send + Sync {
     /// Drops sessions that expired before `now`; Redis does this itself (TTL) and returns 0.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 
-    /// Logs a user out everywhere; returns how many sessions ended.
+    /// Logs a user out everywhere: every native session, and every answer a forward source
+    /// keeps for the user (none fetched before this is kept after it). Returns how many native
+    /// sessions ended.
     async fn delete_user_sessions(&self, id: &UserId) -> Result<u64, StoreError>;
 }
 

@@ -38,6 +38,7 @@ mod cli;
 mod content_types;
 mod decision_cache;
 mod faults;
+mod forward;
 mod gate;
 mod harness;
 mod hostile;

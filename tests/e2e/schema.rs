@@ -102,7 +102,7 @@ fn every_documented_call_without_the_token_is_401() {
             calls += 1;
         }
     }
-    assert_eq!(calls, 17);
+    assert_eq!(calls, 19);
     let r = http::send(s.app.admin_port, "GET", b"/v1/openapi.json", &[], b"").unwrap();
     assert_eq!(r.status, 401);
 }

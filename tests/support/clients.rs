@@ -141,3 +141,75 @@ pub fn rsa_keys(dir: &Path) -> (PathBuf, PathBuf) {
         .arg(dir));
     (dir.join("private.pem"), dir.join("public.pem"))
 }
+
+/// The endpoint that answers like oauth2-proxy's `/oauth2/auth` (`forward/oauth2_auth.py`).
+pub struct OAuth2Auth {
+    pub port: u16,
+    child: Child,
+}
+
+impl OAuth2Auth {
+    pub fn start(dir: &Path) -> Self {
+        let log = dir.join("oauth2_auth.log");
+        super::on_a_free_port(|port| {
+            let mut child = Some(
+                Command::new(python())
+                    .arg(repo().join("tests/clients/forward/oauth2_auth.py"))
+                    .arg(port.to_string())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
+                    .spawn()
+                    .expect("spawn oauth2_auth.py"),
+            );
+            super::wait_listening(&mut child, port).then(|| Self {
+                port,
+                child: child.expect("child"),
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "oauth2_auth.py did not start:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/oauth2/auth", self.port)
+    }
+
+    /// Merges `change` into the endpoint's state (`sessions`, `delay`, `status`).
+    pub fn control(&self, change: serde_json::Value) {
+        let r = http::send(
+            self.port,
+            "POST",
+            b"/control",
+            &[("Content-Type", "application/json")],
+            change.to_string().as_bytes(),
+        )
+        .expect("control");
+        assert_eq!(r.status, 204);
+    }
+
+    /// How often it was asked, and what it last received.
+    pub fn state(&self) -> serde_json::Value {
+        http::send(self.port, "GET", b"/state", &[], b"")
+            .expect("state")
+            .json()
+    }
+
+    pub fn count(&self) -> u64 {
+        self.state()["count"].as_u64().expect("count")
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OAuth2Auth {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -206,7 +206,7 @@ pub(super) async fn complete(
     .await
 }
 
-fn bucket_error(e: crate::storage::BucketError) -> AdminError {
+pub(super) fn bucket_error(e: crate::storage::BucketError) -> AdminError {
     match e {
         crate::storage::BucketError::Store(e) | crate::storage::BucketError::Settings(e) => {
             AdminError::Bucket(e)

@@ -16,6 +16,7 @@ mod files;
 mod guard;
 pub mod openapi;
 mod params;
+mod reads;
 mod sessions;
 mod sharing;
 mod uploads;
@@ -99,6 +100,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 resource("/users/{user_id}/sessions", "DELETE")
                     .route(web::delete().to(sessions::logout_everywhere)),
+            )
+            .service(resource("/files", "GET").route(web::get().to(reads::list_files)))
+            .service(
+                resource("/files/{file_id}/content", "GET")
+                    .route(web::get().to(reads::file_content)),
             )
             .service(
                 resource("/files/{file_id}", "GET, PATCH, DELETE")

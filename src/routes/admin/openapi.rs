@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{AdminConfig, direct, events, files, sessions, sharing, uploads, users};
+use super::{AdminConfig, direct, events, files, reads, sessions, sharing, uploads, users};
 
 /// The paths of the document: every handler of the admin API.
 #[derive(utoipa::OpenApi)]
@@ -24,6 +24,8 @@ use super::{AdminConfig, direct, events, files, sessions, sharing, uploads, user
         files::patch_file,
         files::delete_file,
         files::rotate_file_token,
+        reads::list_files,
+        reads::file_content,
         sharing::put_grant,
         sharing::delete_grant,
         sharing::create_link,

@@ -65,7 +65,7 @@ pub(super) fn user_id(raw: &str) -> Result<UserId, AdminError> {
 
 /// A file id from a URL: outside the id alphabet is invalid input; well-formed but not one
 /// of ours cannot name a file.
-fn file_id(raw: &str) -> Result<FileId, AdminError> {
+pub(super) fn file_id(raw: &str) -> Result<FileId, AdminError> {
     crate::ids::validate_id(raw).map_err(|e| AdminError::InvalidInput(format!("file_id: {e}")))?;
     FileId::parse(raw).map_err(|_| AdminError::NotFound(Missing::File))
 }

@@ -31,6 +31,7 @@ use crate::paths::MediaPath;
 use crate::policy::{self, Decision, DenyReason, Found, Policy};
 use crate::sessions::Sources;
 use crate::state::Shared;
+use crate::store::Question;
 
 /// What the decision handler needs, built once at start-up.
 pub struct AuthConfig {
@@ -129,14 +130,14 @@ async fn decide(
     if !shared.schema.is_current() {
         return unavailable();
     }
-    let native = config.sources.native_key(req);
-    let lookup = tokio::time::timeout_at(
-        deadline,
-        shared
-            .store
-            .lookup(&path.user_token, &path.file_token, native.as_ref()),
-    )
-    .await;
+    let presented = config.sources.presented(req);
+    let question = Question {
+        user_token: &path.user_token,
+        file_token: &path.file_token,
+        session: presented.native.as_ref(),
+        forwarded: presented.kept_key(&config.sources),
+    };
+    let lookup = tokio::time::timeout_at(deadline, shared.store.ask(&question)).await;
     let lookup = match lookup {
         Ok(Ok(l)) => l,
         Ok(Err(e)) => {
@@ -163,12 +164,14 @@ async fn decide(
     // One reading of the wall clock for the expiries and the audit event's time.
     let now_ms = crate::clock::now_ms();
     let now = now_ms.div_euclid(1000);
-    // Other sources cost a round trip (redis-json) or a signature check (jwt): only when the
+    // Other sources cost a round trip (redis-json, forward) or a signature check (jwt): only when the
     // tokens name a file at all.
     let caller = if lookup.file.is_some() {
         match tokio::time::timeout_at(
             deadline,
-            config.sources.resolve(req, lookup.session.as_ref(), now),
+            config
+                .sources
+                .resolve(req, &presented, &lookup, now, &shared.store),
         )
         .await
         {

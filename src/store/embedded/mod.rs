@@ -41,6 +41,12 @@ pub(super) const DOWNLOADS: TableDefinition<&str, u64> = TableDefinition::new("d
 /// The audit log's halves (see `store::audit_log`): reads keep the table the whole log had.
 pub(super) const EVENTS: TableDefinition<u64, &str> = TableDefinition::new("events");
 pub(super) const CHANGES: TableDefinition<u64, &str> = TableDefinition::new("changes");
+/// The forward source's kept answers (hash → JSON), their index by user, and when each user's
+/// sessions were last ended (Unix ms).
+pub(super) const FORWARDED: TableDefinition<&str, &str> = TableDefinition::new("fwd");
+pub(super) const USER_FORWARDED: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("ufwd");
+pub(super) const FORWARD_CUTS: TableDefinition<&str, i64> = TableDefinition::new("fwdcut");
 /// Direct uploads under way, by file id.
 pub(super) const UPLOADS: TableDefinition<&str, &str> = TableDefinition::new("uploads");
 

@@ -1,5 +1,5 @@
-//! Native sessions, and the decision's one read (`lookup`): the token pair and the session in
-//! one round trip.
+//! Native sessions, the forward source's kept answers, and the decision's one read (`ask`):
+//! the token pair, the session and the kept answer in one round trip.
 
 use redis::AsyncCommands;
 
@@ -7,9 +7,14 @@ use super::conn::Conn;
 use super::lease::Lease;
 use super::{RedisStore, record, unavailable};
 use crate::ids::UserId;
-use crate::model::SessionRecord;
-use crate::store::{Lookup, SessionStore, StoreError, Written, decode, decode_bytes, encode};
-use crate::tokens::{FileToken, SessionKey, UserToken};
+use crate::model::{ForwardedCaller, SessionRecord};
+use crate::store::{
+    Lookup, Question, SessionStore, StoreError, Written, decode, decode_bytes, encode,
+};
+use crate::tokens::{ForwardKey, SessionKey};
+
+/// How long the mark of a logout is kept: longer than any endpoint request can take.
+const CUT_SECS: u64 = 3600;
 
 #[async_trait::async_trait]
 impl SessionStore for RedisStore {
@@ -18,37 +23,38 @@ impl SessionStore for RedisStore {
         Ok(0)
     }
 
-    async fn lookup(
-        &self,
-        user_token: &UserToken,
-        file_token: &FileToken,
-        session: Option<&SessionKey>,
-    ) -> Result<Lookup, StoreError> {
-        let ukey = self.keys.user_token(user_token);
-        let fkey = self.keys.file_token(file_token);
-        let skey = session.map(|s| self.keys.session(s));
-        // On the stack: a `Vec` of two grown to three cost a reallocation per decision.
-        let keys = [
-            ukey.as_bytes(),
-            fkey.as_slice(),
-            skey.as_deref().unwrap_or_default().as_bytes(),
-        ];
-        let keys = &keys[..if skey.is_some() { 3 } else { 2 }];
-        let mut replies = self.conn()?.lookup(keys).await.map_err(unavailable)?;
-        let session_raw = if skey.is_some() {
-            replies.pop().flatten()
-        } else {
-            None
-        };
-        let file_raw = replies.pop().flatten();
-        let user_raw = replies.pop().flatten();
+    async fn ask(&self, q: &Question<'_>) -> Result<Lookup, StoreError> {
+        let ukey = self.keys.user_token(q.user_token);
+        let fkey = self.keys.file_token(q.file_token);
+        let skey = q.session.map(|s| self.keys.session(s));
+        let wkey = q.forwarded.map(|k| self.keys.forwarded(k));
+        // On the stack: a `Vec` grown per decision cost a reallocation each time.
+        let mut keys: [&[u8]; 4] = [ukey.as_bytes(), fkey.as_slice(), &[], &[]];
+        let mut n = 2;
+        for k in [&skey, &wkey].into_iter().flatten() {
+            keys[n] = k.as_bytes();
+            n += 1;
+        }
+        let mut replies = self
+            .conn()?
+            .lookup(&keys[..n])
+            .await
+            .map_err(unavailable)?
+            .into_iter();
+        let user_raw = replies.next().flatten();
+        let file_raw = replies.next().flatten();
+        let session_raw = skey.as_ref().and_then(|_| replies.next().flatten());
+        let forwarded_raw = wkey.as_ref().and_then(|_| replies.next().flatten());
         let user_of_token = user_raw
             .map(|u| {
                 std::str::from_utf8(&u)
                     .ok()
                     .and_then(|u| UserId::parse(u).ok())
                     .ok_or_else(|| {
-                        StoreError::corrupt(&self.keys.user_token_name(user_token), "not a user id")
+                        StoreError::corrupt(
+                            &self.keys.user_token_name(q.user_token),
+                            "not a user id",
+                        )
                     })
             })
             .transpose()?;
@@ -56,15 +62,52 @@ impl SessionStore for RedisStore {
             user_of_token,
             file: file_raw
                 .map(|r| {
-                    record::decode(file_token, &r)
-                        .map_err(|e| e.under(&self.keys.file_token_name(file_token)))
+                    record::decode(q.file_token, &r)
+                        .map_err(|e| e.under(&self.keys.file_token_name(q.file_token)))
                 })
                 .transpose()?,
             session: match (&skey, session_raw) {
                 (Some(k), Some(r)) => Some(decode_bytes(k, &r)?),
                 _ => None,
             },
+            forwarded: match (&wkey, forwarded_raw) {
+                (Some(k), Some(r)) => Some(decode_bytes(k, &r)?),
+                _ => None,
+            },
         })
+    }
+
+    async fn cache_forwarded(
+        &self,
+        key: &ForwardKey,
+        caller: &ForwardedCaller,
+        ttl: u64,
+        asked_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let wkey = self.keys.forwarded(key);
+        let index = self.keys.user_forwarded(&caller.user_id);
+        let ttl = ttl.max(1);
+        // Indexed first, so that a logout running now finds the answer; the cut read after
+        // the write catches a logout that ran while the endpoint was being asked.
+        let _: () = redis::pipe()
+            .sadd(&index, key.as_str())
+            .ignore()
+            .expire(&index, (ttl + 60) as i64)
+            .ignore()
+            .set_ex(&wkey, encode(&wkey, caller)?, ttl)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let cut: Option<i64> = conn
+            .get(self.keys.forward_cut(&caller.user_id))
+            .await
+            .map_err(unavailable)?;
+        if cut.is_some_and(|cut| cut >= asked_at_ms) {
+            let _: () = conn.del(&wkey).await.map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn insert_session(
@@ -151,6 +194,29 @@ impl RedisStore {
             conn.del_many(&sessions).await.map_err(unavailable)?;
         }
         let _: () = conn.del(&index).await.map_err(unavailable)?;
+        self.end_forwarded(conn, id).await?;
         Ok(members.len() as u64)
+    }
+
+    /// Ends the forward answers kept for `id`, and marks when, so that an answer being
+    /// fetched now is not kept after it.
+    async fn end_forwarded(&self, conn: &mut Conn, id: &UserId) -> Result<(), StoreError> {
+        let now_ms = crate::clock::now_ms();
+        let _: () = conn
+            .set_ex(self.keys.forward_cut(id), now_ms, CUT_SECS)
+            .await
+            .map_err(unavailable)?;
+        let index = self.keys.user_forwarded(id);
+        let members: Vec<String> = conn.smembers(&index).await.map_err(unavailable)?;
+        let answers: Vec<String> = members
+            .iter()
+            .filter_map(|k| ForwardKey::from_stored(k).ok())
+            .map(|k| self.keys.forwarded(&k))
+            .collect();
+        if !answers.is_empty() {
+            conn.del_many(&answers).await.map_err(unavailable)?;
+        }
+        let _: () = conn.del(&index).await.map_err(unavailable)?;
+        Ok(())
     }
 }
