@@ -13,6 +13,7 @@ run: deps ## Build, then start nginx (http://127.0.0.1:8080) in front of mediaga
 .PHONY: test
 test: deps clients tools ## Run every test: unit, property, store and storage contracts, end-to-end through nginx (local and S3 storage), real Express/Django/PyJWT clients
 	$(CARGO) test --all-targets -- --test-threads=4
+	cd clients/python && MEDIAGATE_BIN=$(CURDIR)/target/debug/mediagate ../../target/python-client-venv/bin/pytest -q
 
 ##@ Development
 
@@ -37,9 +38,10 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 .PHONY: lint
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: clients ## cargo fmt --check, clippy with warnings as errors, mypy --strict on the Python package
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	cd clients/python && ../../target/python-client-venv/bin/mypy
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZ_SECONDS (default 60); needs cargo-fuzz

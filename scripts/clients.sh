@@ -21,3 +21,13 @@ if [ ! -f "$venv/.stamp" ] || [ "$reqs" -nt "$venv/.stamp" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$reqs"
     touch "$venv/.stamp"
 fi
+
+# The Python package (clients/python), editable with its Django extra, and its pinned test tools.
+pyvenv=target/python-client-venv
+pyreqs=clients/python/requirements-test.txt
+if [ ! -f "$pyvenv/.stamp" ] || [ "$pyreqs" -nt "$pyvenv/.stamp" ] || [ clients/python/pyproject.toml -nt "$pyvenv/.stamp" ]; then
+    echo "Installing the Python package's test environment (httpx, Django, pytest, mypy)…"
+    python3 -m venv "$pyvenv"
+    "$pyvenv/bin/pip" install --quiet --disable-pip-version-check -e 'clients/python[django]' -r "$pyreqs"
+    touch "$pyvenv/.stamp"
+fi
