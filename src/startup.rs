@@ -295,15 +295,12 @@ async fn sweep_direct_uploads(shared: &Shared) {
     };
     for id in expired {
         match shared.store.take_upload(&id).await {
-            Ok(Some(_)) => {
-                let path = crate::paths::StoragePath::for_file(&id);
-                match bucket.remove(&path).await {
-                    Ok(()) => tracing::info!(upload = %id, "Removed an expired direct upload."),
-                    Err(e) => {
-                        tracing::error!(error = %e, path = path.as_str(), "Could not remove the object of an expired direct upload; remove it by hand.")
-                    }
+            Ok(Some(_)) => match bucket.remove_staged(&id).await {
+                Ok(()) => tracing::info!(upload = %id, "Removed an expired direct upload."),
+                Err(e) => {
+                    tracing::error!(error = %e, upload = %id, "Could not remove the object of an expired direct upload; remove it by hand (under the bucket's .incoming/).")
                 }
-            }
+            },
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "Could not end an expired direct upload."),
         }

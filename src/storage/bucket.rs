@@ -33,6 +33,9 @@ const PART: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 2;
 /// Presigned URLs kept per worker thread before the cache starts over.
 const CACHED_URLS: usize = 10_000;
+/// The key prefix (under `storage.s3.prefix`) of direct uploads not yet completed. A bucket
+/// lifecycle rule on it can expire what a client sends after its upload has ended.
+pub const STAGING: &str = ".incoming";
 
 /// Why the bucket could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +136,18 @@ impl BucketStorage {
     /// Validity of the URLs nginx fetches objects with, in seconds.
     pub fn presign_secs(&self) -> u64 {
         self.presign.as_secs()
+    }
+
+    /// Where a direct upload's bytes land before it is completed: apart from every storage
+    /// path, so that its presigned `PUT`, still valid after completion, can never reach a
+    /// registered file's object.
+    fn staging_key(&self, id: &FileId) -> ObjectPath {
+        let key = format!("{STAGING}/{}", id.as_str());
+        if self.prefix.is_empty() {
+            ObjectPath::from(key)
+        } else {
+            ObjectPath::from(format!("{}/{key}", self.prefix))
+        }
     }
 
     /// The object key of a storage path.
@@ -295,11 +310,37 @@ impl BucketStorage {
         Ok(url)
     }
 
-    /// A presigned `PUT` for a direct upload to `path`, valid for `valid`, which the client
-    /// must send with exactly this `Content-Type`.
+    /// The size of direct upload `id`'s staged object, `None` if none was sent.
+    pub async fn staged_size(&self, id: &FileId) -> Result<Option<u64>, BucketError> {
+        match self.store.head(&self.staging_key(id)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Moves direct upload `id`'s staged object to the file's storage path (a server-side copy,
+    /// then the staged object's removal).
+    pub async fn promote(&self, id: &FileId, path: &StoragePath) -> Result<(), BucketError> {
+        self.store
+            .copy(&self.staging_key(id), &self.key(path))
+            .await?;
+        self.remove_staged(id).await
+    }
+
+    /// Removes direct upload `id`'s staged object; one that is not there is no error.
+    pub async fn remove_staged(&self, id: &FileId) -> Result<(), BucketError> {
+        match self.store.delete(&self.staging_key(id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A presigned `PUT` for direct upload `id` (to its staging key), valid for `valid`, which
+    /// the client must send with exactly this `Content-Type`.
     pub async fn upload_url(
         &self,
-        path: &StoragePath,
+        id: &FileId,
         content_type: &str,
         valid: Duration,
     ) -> Result<String, BucketError> {
@@ -315,7 +356,7 @@ impl BucketStorage {
         );
         Ok(self
             .uploads
-            .signed_url_opts(Method::PUT, &self.key(path), valid, &options)
+            .signed_url_opts(Method::PUT, &self.staging_key(id), valid, &options)
             .await?
             .to_string())
     }

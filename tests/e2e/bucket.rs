@@ -383,6 +383,10 @@ fn direct_uploads_go_straight_to_the_bucket_and_are_checked_at_completion() {
     assert_eq!(r.header("Content-Type"), Some("application/pdf"));
     // Completed once.
     assert_eq!(complete(id).json()["error"]["code"], "upload_not_found");
+    // The URL is still valid, but it writes to the staging key, never to the file's bytes.
+    assert_eq!(put(url, "application/pdf", b"%PDF-1.7 replaced"), 200);
+    let r = s.get(file["url"].as_str().unwrap(), Some(&alice));
+    assert_eq!(r.body.as_slice(), &b"%PDF-1.7 x"[..]);
 
     // Over the declared size: refused, and the object is gone.
     let up = begin("big.bin", "application/octet-stream", 5).json();
@@ -393,8 +397,9 @@ fn direct_uploads_go_straight_to_the_bucket_and_are_checked_at_completion() {
     assert_eq!(put(url, "application/octet-stream", b"123456"), 200);
     assert_eq!(complete(id).status, 413);
     assert_eq!(complete(id).status, 404);
-    let key = format!("site/{}/{id}", &id[..2]);
-    assert_eq!(s.s3.as_ref().unwrap().object(&key), None);
+    let s3 = s.s3.as_ref().unwrap();
+    assert_eq!(s3.object(&format!("site/.incoming/{id}")), None);
+    assert_eq!(s3.object(&format!("site/{}/{id}", &id[..2])), None);
 
     // What an upload refuses, a direct upload refuses before anything is signed.
     assert_eq!(begin("x.bin", "application/octet-stream", 1001).status, 413);
@@ -435,7 +440,7 @@ fn a_direct_upload_never_completed_is_swept_with_its_object() {
         up["url"].as_str().unwrap(),
     );
     assert_eq!(put(url, "text/plain", b"never completed"), 200);
-    let key = format!("site/{}/{id}", &id[..2]);
+    let key = format!("site/.incoming/{id}");
     assert!(s.s3.as_ref().unwrap().object(&key).is_some());
     crate::support::eventually("the sweep", std::time::Duration::from_secs(20), || {
         s.s3.as_ref().unwrap().object(&key).is_none().then_some(())

@@ -1,7 +1,8 @@
 //! Direct uploads, for large files on object storage: `POST /v1/users/{user_id}/uploads` hands
 //! the application a presigned `PUT` (bound to the declared type) that its client sends the bytes
-//! to, straight into the bucket; `POST /v1/uploads/{upload_id}/complete` checks the object and
-//! registers it as an upload would. A refused upload leaves no record and no object; one never
+//! to, straight into the bucket under a staging key; `POST /v1/uploads/{upload_id}/complete`
+//! checks the object, moves it to the file's storage path and registers it as an upload would.
+//! The URL stays valid after completion, so it never points at a registered file's object. A refused upload leaves no record and no object; one never
 //! completed is swept when it expires (`startup`'s upkeep), its object with it.
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -106,7 +107,7 @@ pub(super) async fn begin(
     let valid = config.direct_upload_secs;
     let url = bucket
         .upload_url(
-            &StoragePath::for_file(&file_id),
+            &file_id,
             &content_type.to_string(),
             std::time::Duration::from_secs(valid),
         )
@@ -157,8 +158,7 @@ pub(super) async fn complete(
         .await?
         .filter(|p| p.expires_at > crate::clock::now())
         .or_missing(Missing::Upload)?;
-    let storage_path = StoragePath::for_file(&id);
-    let Some(size) = bucket.size(&storage_path).await.map_err(bucket_error)? else {
+    let Some(size) = bucket.staged_size(&id).await.map_err(bucket_error)? else {
         return Err(AdminError::UploadIncomplete);
     };
     // From here the upload ends, one way or the other, and only one caller gets to end it.
@@ -182,7 +182,9 @@ pub(super) async fn complete(
     let owner = match (refusal, owner) {
         (None, Ok(Some(owner))) => owner,
         (refusal, owner) => {
-            super::remove_bytes(&shared, &storage_path).await;
+            if let Err(e) = bucket.remove_staged(&id).await {
+                tracing::warn!(error = %e, upload = %id, "Could not remove a refused direct upload's object.");
+            }
             return Err(match (refusal, owner) {
                 (Some(r), _) => r,
                 (None, Err(e)) => e.into(),
@@ -190,6 +192,12 @@ pub(super) async fn complete(
             });
         }
     };
+    // Out of the staging key, which the client's URL can still write to, into the file's own.
+    let storage_path = StoragePath::for_file(&id);
+    bucket
+        .promote(&id, &storage_path)
+        .await
+        .map_err(bucket_error)?;
     register(
         &shared,
         &config,
