@@ -37,6 +37,7 @@ mod chart_bucket;
 mod cli;
 mod content_types;
 mod decision_cache;
+mod django_forward;
 mod faults;
 mod forward;
 mod gate;

@@ -213,3 +213,163 @@ impl Drop for OAuth2Auth {
         self.kill();
     }
 }
+
+/// The venv where `clients/python` (the `mediagate` package, Django, httpx) is installed
+/// editable: the Django app that adopts mediagate runs on the package under test.
+pub fn python_client() -> PathBuf {
+    let p = repo().join("target/python-client-venv/bin/python");
+    assert!(
+        p.exists(),
+        "the mediagate Python package's venv is missing ({}): run scripts/clients.sh (make test does)",
+        p.display()
+    );
+    p
+}
+
+/// The Django project of `tests/clients/django_forward` (default database sessions, files on
+/// `MediagateStorage`), prepared and served by its `serve.py`.
+pub struct DjangoForward {
+    pub port: u16,
+    /// `state.json`: the users' pks and the files' URLs.
+    pub state: serde_json::Value,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl DjangoForward {
+    /// Starts it on `port` against mediagate's admin listener. `None` when another process
+    /// took the port (the caller retries on another one); panics on any other failure.
+    pub fn start(dir: &Path, port: u16, admin_url: &str, token: &str) -> Option<Self> {
+        // A directory per try: a failed try leaves its users and files behind.
+        let dir = dir.join(format!("django-{port}"));
+        std::fs::create_dir_all(&dir).expect("django dir");
+        let log = dir.join("django.log");
+        let file = std::fs::File::create(&log).expect("log");
+        let mut child = Command::new(python_client())
+            .arg(repo().join("tests/clients/django_forward/serve.py"))
+            .arg(port.to_string())
+            .env("DJANGO_DIR", &dir)
+            .env("MEDIAGATE_ADMIN_URL", admin_url)
+            .env("MEDIAGATE_TOKEN", token)
+            .stdout(Stdio::from(file.try_clone().expect("log")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("spawn serve.py");
+        let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+        // Preparing (migrate, uploads, the import) comes before listening and may take a
+        // while on a loaded machine: a longer wait than `wait_started`'s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if super::listens_on(child.id(), port) {
+                break;
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                let text = log_text();
+                if text.contains("already in use") {
+                    return None;
+                }
+                panic!("the Django app exited:\n{text}");
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the Django app did not listen within 60 s:\n{}", log_text());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let state = std::fs::read_to_string(dir.join("state.json")).expect("state.json");
+        Some(Self {
+            port,
+            state: serde_json::from_str(&state).expect("state.json JSON"),
+            log,
+            child: Some(child),
+        })
+    }
+
+    pub fn whoami_url(&self) -> String {
+        format!("http://127.0.0.1:{}/mediagate/whoami", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Logs `user` in through Django's own login form, as a browser does: GET the form (the
+    /// csrftoken cookie and the form's token), POST the credentials. Returns the cookies to
+    /// send from then on, `sessionid=…; csrftoken=…` (Django rotates the CSRF token at login).
+    pub fn login(&self, user: &str) -> String {
+        let form = http::send(self.port, "GET", b"/accounts/login/", &[], b"").expect("GET login");
+        assert_eq!(form.status, 200, "{}\n{}", form.text(), self.log());
+        let csrf = cookie(&form, "csrftoken").expect("csrftoken cookie");
+        let html = form.text();
+        let token = html
+            .split("name=\"csrfmiddlewaretoken\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("csrfmiddlewaretoken in the form");
+        let body = format!("csrfmiddlewaretoken={token}&username={user}&password=password");
+        let r = http::send(
+            self.port,
+            "POST",
+            b"/accounts/login/",
+            &[
+                ("Cookie", &csrf),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body.as_bytes(),
+        )
+        .expect("POST login");
+        assert_eq!(
+            r.status,
+            302,
+            "login as {user}: {}\n{}",
+            r.text(),
+            self.log()
+        );
+        let session = cookie(&r, "sessionid").expect("sessionid cookie");
+        let csrf = cookie(&r, "csrftoken").unwrap_or(csrf);
+        format!("{session}; {csrf}")
+    }
+
+    /// Logs out through Django's LogoutView (a POST with the CSRF token); the session row is
+    /// deleted from the database.
+    pub fn logout(&self, cookies: &str) {
+        let token = cookies
+            .split("; ")
+            .find_map(|c| c.strip_prefix("csrftoken="))
+            .expect("csrftoken");
+        let r = http::send(
+            self.port,
+            "POST",
+            b"/accounts/logout/",
+            &[
+                ("Cookie", cookies),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            format!("csrfmiddlewaretoken={token}").as_bytes(),
+        )
+        .expect("POST logout");
+        assert_eq!(r.status, 302, "logout: {}\n{}", r.text(), self.log());
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for DjangoForward {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `name=value` of the cookie `name` that the answer sets.
+fn cookie(r: &http::Response, name: &str) -> Option<String> {
+    r.headers_named("Set-Cookie")
+        .into_iter()
+        .filter_map(|c| c.split(';').next())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
