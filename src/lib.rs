@@ -26,6 +26,7 @@ pub mod paths;
 pub mod policy;
 pub mod routes;
 pub mod sessions;
+pub mod socket;
 pub mod startup;
 pub mod state;
 pub mod storage;

@@ -179,7 +179,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(async {
                 let app = Application::build(settings.clone(), BuildOptions { migrate }).await?;
                 tracing::info!(
-                    auth = %settings.server.auth_listen.ip(), auth_port = app.auth_port(),
+                    auth = %settings.server.auth_listen, auth_port = app.auth_port(),
                     admin_port = app.admin_port(), store = %redact_url(&settings.store.url),
                     "Listening."
                 );

@@ -19,7 +19,7 @@ use crate::links::LinkKeys;
 use crate::metrics::Metrics;
 use crate::sessions::Sources;
 
-use crate::config::{Settings, redact_url};
+use crate::config::{AuthListen, Settings, parse_owner, redact_url};
 use crate::policy::Policy;
 use crate::routes::{admin, auth, health};
 use crate::state::{Schema, Shared};
@@ -139,12 +139,7 @@ impl Application {
         });
 
         let shutdown = settings.server.shutdown_timeout_secs;
-        let auth_listener = TcpListener::bind(settings.server.auth_listen).with_context(|| {
-            format!(
-                "server.auth_listen: cannot bind {}",
-                settings.server.auth_listen
-            )
-        })?;
+        let auth_listener = bind_auth(&settings.server)?;
         let admin_listener =
             TcpListener::bind(settings.server.admin_listen).with_context(|| {
                 format!(
@@ -152,7 +147,10 @@ impl Application {
                     settings.server.admin_listen
                 )
             })?;
-        let auth_port = auth_listener.local_addr()?.port();
+        let auth_port = match &auth_listener {
+            AuthListener::Tcp(l) => l.local_addr()?.port(),
+            AuthListener::Unix(_) => 0,
+        };
         let admin_port = admin_listener.local_addr()?.port();
 
         let (s, c) = (shared.clone(), auth_config.clone());
@@ -164,7 +162,11 @@ impl Application {
         if settings.server.workers > 0 {
             auth_server = auth_server.workers(settings.server.workers);
         }
-        let auth_server = auth_server.listen(auth_listener)?.run();
+        let auth_server = match auth_listener {
+            AuthListener::Tcp(l) => auth_server.listen(l)?,
+            AuthListener::Unix(l) => auth_server.listen_uds(l)?,
+        }
+        .run();
 
         let (s, c) = (shared.clone(), admin_config.clone());
         let admin_server = HttpServer::new(move || {
@@ -194,7 +196,8 @@ impl Application {
         })
     }
 
-    /// The auth listener's port (the one asked for, or the one the OS gave for 0).
+    /// The auth listener's port (the one asked for, or the one the OS gave for 0); 0 on a unix
+    /// socket.
     pub fn auth_port(&self) -> u16 {
         self.auth_port
     }
@@ -331,4 +334,27 @@ async fn maintain(shared: web::Data<Shared>, direct_sweep: Duration) {
             sweep_uploads(&shared.storage).await;
         }
     }
+}
+
+/// The auth listener's socket, bound before anything serves on it.
+enum AuthListener {
+    Tcp(TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+fn bind_auth(server: &crate::config::ServerSettings) -> anyhow::Result<AuthListener> {
+    let context = || format!("server.auth_listen: cannot bind {}", server.auth_listen);
+    Ok(match &server.auth_listen {
+        AuthListen::Tcp(addr) => AuthListener::Tcp(TcpListener::bind(addr).with_context(context)?),
+        AuthListen::Unix(path) => {
+            let owner = match server.auth_socket_owner.as_deref().map(parse_owner) {
+                Some(Ok(owner)) => Some(owner),
+                Some(Err(e)) => anyhow::bail!("server.auth_socket_owner: {e}"),
+                None => None,
+            };
+            AuthListener::Unix(
+                crate::socket::bind(path, server.auth_socket_mode, owner).with_context(context)?,
+            )
+        }
+    })
 }

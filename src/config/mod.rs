@@ -27,7 +27,7 @@ pub use admin::{ADMIN_TOKEN_MIN_LEN, AdminSettings, Tokens};
 pub use audit::AuditSettings;
 pub use log::{LogFormat, LogSettings};
 pub use nginx::{MAX_DECISION_CACHE_SECS, NginxSettings};
-pub use server::ServerSettings;
+pub use server::{AuthListen, ServerSettings, parse_owner};
 pub use session::{CookieFormat, SessionSettings, SourceSettings, cookie_name_ok};
 pub use storage::{MediaSettings, S3Settings, StorageSettings, StorageUrl, endpoint_host};
 pub use store::{SentinelUrl, StoreSettings, StoreUrl, redact_url};
@@ -179,7 +179,7 @@ mod tests {
             ("MEDIAGATE__POLICY__READ_ALL_ROLES", "staff,admin"),
         ])
         .unwrap();
-        assert_eq!(s.server.auth_listen.port(), 7000);
+        assert_eq!(s.server.auth_listen.port(), Some(7000));
         assert_eq!(s.store.url, "redis://127.0.0.1:6400/");
         assert!(matches!(s.admin.token, Some(Tokens::One(_))));
         assert_eq!(s.policy.read_all_roles, vec!["staff", "admin"]);

@@ -52,3 +52,4 @@ mod soak;
 mod sources;
 mod tokens;
 mod topologies;
+mod unix_socket;

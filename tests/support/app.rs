@@ -103,8 +103,15 @@ impl MediaGate {
             }
             // Only our child's listeners count: another test's mediagate may hold a port this
             // one was about to fail to bind, and would answer /healthz in its place.
+            // A unix-socket auth listener has no port to check; the admin one still proves
+            // the process is ours.
+            let unix = self
+                .env
+                .iter()
+                .any(|(k, v)| k == "MEDIAGATE__SERVER__AUTH_LISTEN" && v.starts_with("unix:"));
             let ours = self.child.as_ref().is_some_and(|c| {
-                super::listens_on(c.id(), self.auth_port) && super::listens_on(c.id(), port)
+                (unix || super::listens_on(c.id(), self.auth_port))
+                    && super::listens_on(c.id(), port)
             });
             if ours && http::send(port, "GET", b"/healthz", &[], b"").is_ok_and(|r| r.status == 200)
             {
