@@ -152,7 +152,7 @@ fn the_chart_is_secure_by_default() {
         config["data"]["mediagate.toml"]
             .as_str()
             .unwrap()
-            .contains("auth_listen = \"127.0.0.1:9090\"")
+            .contains("auth_listen = \"unix:/run/mediagate/auth.sock\"")
     );
 }
 
@@ -194,6 +194,7 @@ fn the_charts_decision_cache_is_the_same_snippet() {
     let values = json!({
         "nginx": {"bindAddress": "127.0.0.1", "port": 8080, "decisionCacheSeconds": 5},
         "authPort": 9090,
+        "authSocket": "",
         "persistence": {"mountPath": dir.path().to_string_lossy()},
     });
     let (ok, conf, err) = chart(&["nginx", &chart_dir(), &values.to_string()]);
@@ -216,6 +217,7 @@ fn the_charts_nginx_conf_is_the_snippet_and_runs_the_gate() {
         let values = json!({
             "nginx": {"bindAddress": "127.0.0.1", "port": port},
             "authPort": auth,
+            "authSocket": "",
             "persistence": {"mountPath": mount},
         });
         let (ok, conf, err) = chart(&["nginx", &chart_dir(), &values.to_string()]);

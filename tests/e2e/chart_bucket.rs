@@ -19,6 +19,7 @@ fn the_charts_bucket_variant_is_the_snippet_and_serves_from_the_bucket() {
         let values = json!({
             "nginx": {"bindAddress": "127.0.0.1", "port": port},
             "authPort": auth,
+            "authSocket": "",
             "storage": {"s3": {"url": "s3://media-bucket/site", "endpoint": endpoint, "allowHttp": true}},
         });
         let (ok, conf, err) = chart(&["nginx", &chart_dir(), &values.to_string()]);
