@@ -5,7 +5,9 @@ a second mediagate in cached mode, and a third in default mode behind an nginx w
 cache on (1 s), with the same files, nginx settings and wrk parameters, in interleaved rounds
 (each round in the reverse order of the one before). Reports requests/s, p50/p99, non-2xx,
 ratios to plain and to the stub (the median of each round's own ratio, and their range), and CPU
-time per response of nginx, mediagate and redis-server (from /proc). Also: the auth listener and
+time per response of nginx, mediagate and redis-server (from /proc). Then the realistic workload
+(`realistic.py`: 1,000 files of 50 users in rotation; plain, both stubs including one on a unix
+socket, mediagate over TCP and over a unix socket, cached mode). Also: the auth listener and
 both floors directly (no nginx); the
 scale measurement (a million files and 100k users, and a thousand files and 100 users, each
 written into a Redis of its own in mediagate's layout: memory per file, and decisions on the two
@@ -29,6 +31,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+import realistic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "mediagate")
@@ -68,7 +72,8 @@ def start_mediagate(env, work, name, procs, **settings):
     once ready; its process, auth port and admin port."""
     auth, adm = free_port(), free_port()
     env = dict(env, MEDIAGATE__SERVER__AUTH_LISTEN=f"127.0.0.1:{auth}",
-               MEDIAGATE__SERVER__ADMIN_LISTEN=f"127.0.0.1:{adm}", **settings)
+               MEDIAGATE__SERVER__ADMIN_LISTEN=f"127.0.0.1:{adm}")
+    env.update(settings)
     p = subprocess.Popen([BIN, "serve"], env=env, cwd=work, stderr=open(os.path.join(work, f"{name}.log"), "w"))
     procs.append(p)
     wait_for(f"http://127.0.0.1:{adm}/readyz")
@@ -370,6 +375,10 @@ def main():
         ncache, ncache_env, http3 = None, dict(env, MEDIAGATE__NGINX__DECISION_CACHE_SECS="1"), free_port()
         if not args.embedded:
             ncache, auth3, _ = start_mediagate(ncache_env, work, "app3", procs)
+        # A fourth, in default mode, on a unix socket (the chart's default hop).
+        usock, app4, http4 = os.path.join(work, "auth4.sock"), None, free_port()
+        if not args.embedded:
+            app4, _, _ = start_mediagate(env, work, "app4", procs, MEDIAGATE__SERVER__AUTH_LISTEN=f"unix:{usock}")
 
         # The same files for every setup.
         plain = os.path.join(work, "plain")
@@ -385,11 +394,13 @@ def main():
             urls[size] = uploaded[size]["url"]
         owner = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": "owner"}).encode())["session_id"]
         stranger = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": "stranger"}).encode())["session_id"]
+        rotation = realistic.populate(adm, admin, plain, files["4k"])
 
         # One nginx: mediagate's own config, plus a plain location and the no-op stub.
-        def render(listen, auth_port, env=env):
+        def render(listen, auth_port, env=env, upstream=None):
             conf = subprocess.run([BIN, "nginx-config", "--listen", f"127.0.0.1:{listen}", "--storage-root", media,
-                                   "--auth-upstream", f"127.0.0.1:{auth_port}", "--error-log", "error.log", "--access-log", "off"],
+                                   "--auth-upstream", upstream or f"127.0.0.1:{auth_port}", "--error-log", "error.log",
+                                   "--access-log", "off"],
                                   env=env, cwd=work, capture_output=True, text=True, check=True).stdout
             return conf.replace("worker_processes auto;", "worker_processes 2;")
 
@@ -429,6 +440,8 @@ def main():
     upstream stub_upstream {{ server 127.0.0.1:{stub}; keepalive 32; }}
     upstream floor_upstream {{ server 127.0.0.1:{floor_port}; keepalive 32; }}
     server {{ listen 127.0.0.1:{stub}; access_log off; location / {{ return 204; }} }}
+    upstream ustub_upstream {{ server unix:{work}/stub.sock; keepalive 32; }}
+    server {{ listen unix:{work}/stub.sock; access_log off; location / {{ return 204; }} }}
 """
         if store_floor:
             extra_http += f"""    upstream store_floor_upstream {{ server 127.0.0.1:{store_floor_port}; keepalive 32; }}
@@ -458,7 +471,8 @@ def main():
 
         extra_server = (f"""
         location ^~ /plain/ {{ alias {plain}/; {files_conf} }}
-""" + guarded("stub", "http://stub_upstream") + guarded("floor", "http://floor_upstream/auth")
+""" + guarded("stub", "http://stub_upstream") + guarded("ustub", "http://ustub_upstream")
+                        + guarded("floor", "http://floor_upstream/auth")
                         + (guarded("store_floor", "http://store_floor_upstream/auth") if store_floor else ""))
         conf = conf.replace("http {", "http {" + extra_http, 1).replace("server_name _;", "server_name _;" + extra_server, 1)
         nginx, ngdir = start_nginx(conf, "nginx")
@@ -467,10 +481,13 @@ def main():
             nginx2, _ = start_nginx(render(http2, auth2), "nginx2")
         if ncache:
             nginx3, _ = start_nginx(render(http3, auth3, ncache_env), "nginx3")
+        if app4:
+            nginx4, _ = start_nginx(render(http4, 0, upstream=f"unix:{usock}"), "nginx4")
         time.sleep(0.5)
         nginx_pids = [nginx.pid] + children(nginx.pid)
         nginx2_pids = [nginx2.pid] + children(nginx2.pid) if cached else []
         nginx3_pids = [nginx3.pid] + children(nginx3.pid) if ncache else []
+        nginx4_pids = [nginx4.pid] + children(nginx4.pid) if app4 else []
 
         # Correctness before figures.
         for size, data in files.items():
@@ -481,6 +498,10 @@ def main():
             assert fetch(http, f"/plain/{size}.bin") == (200, data)
             assert fetch(http, f"/stub/{size}.bin") == (200, data)
             assert fetch(http, f"/floor/{size}.bin") == (200, data)
+            assert fetch(http, f"/ustub/{size}.bin") == (200, data)
+            if app4:
+                assert fetch(http4, urls[size], owner) == (200, data), "unix socket: owner must get the exact bytes"
+                assert fetch(http4, urls[size], stranger)[0] == 403, "unix socket: a stranger must be refused"
             if store_floor:
                 assert fetch(http, f"/store_floor/{size}.bin") == (200, data)
             if cached:
@@ -526,6 +547,12 @@ def main():
                             r[f"cpu_{k}"] = (cpu_ticks(pids[k]) - v) / TICK * 1e6 / max(r["total"], 1)
                         results.setdefault((name, size, conns), []).append(r)
             print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+
+        rot_results, rot_setups = realistic_rounds(args, work, files["4k"], rotation, http, http2 if cached else None,
+                                                   http4 if app4 else None,
+                                                   {"nginx": nginx_pids, "nginx2": nginx2_pids, "nginx4": nginx4_pids},
+                                                   {"app": app.pid, "cached": cached.pid if cached else None,
+                                                    "app4": app4.pid if app4 else None}, redis.pid)
 
         # The auth listener alone: nginx's subrequest as wrk sends it.
         def subrequest(uri, cookie):
@@ -632,6 +659,7 @@ def main():
                           f"{max(x['non2xx'] for x in rs)} | {paired(rs, plain_rs)[0]:.2f} | "
                           f"{vs_stub[0]:.2f} ({vs_stub[1]:.2f}-{vs_stub[2]:.2f}) | "
                           f"{sum(c):.0f} = {c[0]:.0f} + {c[1]:.0f} + {c[2]:.0f} |")
+        print_realistic(rot_results, rot_setups, median, paired)
         print()
         for mode, rs in direct.items():
             print(f"auth listener directly, {mode} (wrk → mediagate, 64 conns): {median(rs, 'rps'):,.0f} decisions/s, "
@@ -677,6 +705,7 @@ def main():
                   f"filled through the store API in {filled:.0f} s): ready {first:.0f} ms after exec "
                   f"({'page cache dropped first' if cold else 'page cache not dropped: not root'}), {warm:.0f} ms warm (median of 5)")
         bad = sum(x["non2xx"] for k, rs in results.items() for x in rs)
+        bad += sum(x["non2xx"] for k, rs in rot_results.items() for x in rs)
         bad += sum(x["non2xx"] for rs in direct.values() for x in rs) + sum(x["non2xx"] for s in scale or [] for x in s["rs"])
         if bad:
             sys.exit(f"{bad} non-2xx answers to allowed requests")
@@ -688,6 +717,57 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def realistic_rounds(args, work, data, rotation, http, http2, http4, nginx_pids, app_pids, redis_pid):
+    """The realistic workload's rows, 4 KiB, 8 and 64 connections, in interleaved rounds."""
+    for url, cookie, plain_name in rotation[:: max(1, len(rotation) // 20)]:
+        assert fetch(http, url, cookie) == (200, data), "rotation: an owner must get the exact bytes"
+        other = rotation[(rotation.index((url, cookie, plain_name)) + 1) % len(rotation)][1]
+        assert fetch(http, url, other)[0] == 403, "rotation: another user must be refused"
+    lua = lambda name, reqs: realistic.script(os.path.join(work, f"{name}.lua"), reqs)  # noqa: E731
+    mg = lua("mediagate", [(u, c) for u, c, _ in rotation])
+    setups = {
+        "plain nginx static": (http, lua("plain", [(f"/plain/{n}", None) for _, _, n in rotation]), "nginx", "app"),
+        "auth_request to a no-op 204 stub": (http, lua("stub", [(f"/stub/{n}", None) for _, _, n in rotation]), "nginx", "app"),
+        "auth_request to a no-op 204 stub over a unix socket": (
+            http, lua("ustub", [(f"/ustub/{n}", None) for _, _, n in rotation]), "nginx", "app"),
+        "mediagate (every request decided, TCP)": (http, mg, "nginx", "app"),
+    }
+    if http4:
+        setups["mediagate (every request decided, unix socket)"] = (http4, mg, "nginx4", "app4")
+    if http2:
+        setups["mediagate (cached mode, TCP)"] = (http2, mg, "nginx2", "cached")
+    results = {}
+    for rnd in range(args.rounds):
+        for conns in (8, 64):
+            for name in list(setups) if rnd % 2 == 0 else list(reversed(setups)):
+                port, script, ng, app = setups[name]
+                pids = {"nginx": nginx_pids[ng], "mediagate": [app_pids[app]], "redis": [redis_pid]}
+                t0 = {k: cpu_ticks(v) for k, v in pids.items()}
+                r = realistic.wrk_script(f"http://127.0.0.1:{port}/", conns, args.seconds, script)
+                for k, v in t0.items():
+                    r[f"cpu_{k}"] = (cpu_ticks(pids[k]) - v) / TICK * 1e6 / max(r["total"], 1)
+                results.setdefault((name, conns), []).append(r)
+        print(f"realistic round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+    return results, setups
+
+
+def print_realistic(results, setups, median, paired):
+    print(f"\nrealistic workload: {realistic.FILES:,} files of 4 KiB, {realistic.USERS} users each with a session, "
+          "requested in rotation (wrk Lua script; the plain and stub rows rotate over the same files)\n")
+    print("| setup | conns | requests/s | p50 ms | p99 ms | non-2xx | vs plain | vs stub | vs unix stub | CPU µs/response: nginx + mediagate + redis |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for conns in (8, 64):
+        base = {k: results[(k, conns)] for k in ("plain nginx static", "auth_request to a no-op 204 stub",
+                                                  "auth_request to a no-op 204 stub over a unix socket")}
+        for name in setups:
+            rs = results[(name, conns)]
+            c = (median(rs, "cpu_nginx"), median(rs, "cpu_mediagate"), median(rs, "cpu_redis"))
+            vs = [paired(rs, b)[0] for b in base.values()]
+            print(f"| {name} | {conns} | {median(rs, 'rps'):,.0f} | {median(rs, 'p50'):.2f} | {median(rs, 'p99'):.2f} | "
+                  f"{max(x['non2xx'] for x in rs)} | {vs[0]:.2f} | {vs[1]:.2f} | {vs[2]:.2f} | "
+                  f"{sum(c):.0f} = {c[0]:.0f} + {c[1]:.0f} + {c[2]:.0f} |")
 
 
 if __name__ == "__main__":
