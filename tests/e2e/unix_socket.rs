@@ -40,7 +40,10 @@ fn nginx_decides_over_a_unix_socket() {
     ];
     let mut s = Stack::start_with(StoreKind::Redis, env, |c| over_socket(c, &socket_str));
     let conf = std::fs::read_to_string(s.dir.path().join("nginx/nginx.conf")).expect("nginx.conf");
-    assert!(conf.contains(&format!("server unix:{socket_str} max_fails=0;")), "{conf}");
+    assert!(
+        conf.contains(&format!("server unix:{socket_str} max_fails=0;")),
+        "{conf}"
+    );
     let mode = std::fs::metadata(&socket)
         .expect("socket")
         .permissions()
