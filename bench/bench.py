@@ -144,8 +144,8 @@ def rss_kib(pid):
     return 0
 
 
-def wrk(url, conns, seconds, headers):
-    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", url]
+def wrk(url, conns, seconds, headers, script=None):
+    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", url] + (["-s", script] if script else [])
     for h in headers:
         cmd += ["-H", h]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -745,7 +745,7 @@ def realistic_rounds(args, work, data, rotation, http, http2, http4, nginx_pids,
                 port, script, ng, app = setups[name]
                 pids = {"nginx": nginx_pids[ng], "mediagate": [app_pids[app]], "redis": [redis_pid]}
                 t0 = {k: cpu_ticks(v) for k, v in pids.items()}
-                r = realistic.wrk_script(f"http://127.0.0.1:{port}/", conns, args.seconds, script)
+                r = wrk(f"http://127.0.0.1:{port}/", conns, args.seconds, [], script)
                 for k, v in t0.items():
                     r[f"cpu_{k}"] = (cpu_ticks(pids[k]) - v) / TICK * 1e6 / max(r["total"], 1)
                 results.setdefault((name, conns), []).append(r)

@@ -3,9 +3,8 @@ its own, requested in rotation (a wrk Lua script), so that no cache (mediagate's
 Redis', the CPU's) sees one hot URL. The plain and stub rows rotate over the same files, so
 every ratio compares like with like, in the same run.
 """
+import json
 import os
-import re
-import subprocess
 
 FILES = 1000
 USERS = 50
@@ -14,8 +13,6 @@ USERS = 50
 def populate(adm, admin, plain_dir, data):
     """FILES files of USERS users (each with a session), the same bytes under the plain root;
     the rotation as (mediagate URL, cookie, plain name) triples, owner's file after owner's."""
-    import json
-
     cookies = []
     for u in range(USERS):
         admin(adm, "PUT", f"/v1/users/rot{u}")
@@ -60,20 +57,3 @@ end
 """)
     return path
 
-
-def wrk_script(url, conns, seconds, lua):
-    """wrk with a script; the same figures as bench.wrk."""
-    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", lua, url],
-                         capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-
-    def pct(p):
-        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
-        if not m:
-            return float("nan")
-        v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-
-    return {"rps": rps, "total": total, "non2xx": int(non2xx.group(1)) if non2xx else 0, "p50": pct(50), "p99": pct(99)}
