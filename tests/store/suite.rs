@@ -5,11 +5,12 @@ use std::sync::Arc;
 use mediagate::disposition::DispositionKind;
 use mediagate::ids::{FileId, UserId};
 use mediagate::model::{
-    Event, EventDecision, EventKind, FileChange, FileRecord, SessionRecord, Visibility,
+    Event, EventDecision, EventKind, FileChange, FileRecord, ForwardedCaller, SessionRecord,
+    Visibility,
 };
 use mediagate::paths::StoragePath;
-use mediagate::store::{Store, StoreError, Written, migrate};
-use mediagate::tokens::{FileToken, SessionId, UserToken};
+use mediagate::store::{Question, Store, StoreError, Written, migrate};
+use mediagate::tokens::{FileToken, ForwardKey, SessionId, UserToken};
 
 pub fn uid(s: &str) -> UserId {
     UserId::parse(s).unwrap()
@@ -170,6 +171,65 @@ pub async fn run(store: Arc<dyn Store>) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+
+    forward_answers(&store, &alice.token, &f.token).await;
+}
+
+/// The forward source's kept answers: read in the decision's one call, ended with the user's
+/// sessions, and not kept when they were fetched before that end.
+async fn forward_answers(store: &Arc<dyn Store>, ut: &UserToken, ft: &FileToken) {
+    let ask = |key: &ForwardKey| {
+        let key = key.clone();
+        let (ut, ft) = (ut.clone(), ft.clone());
+        let store = Arc::clone(store);
+        async move {
+            let q = Question {
+                user_token: &ut,
+                file_token: &ft,
+                session: None,
+                forwarded: Some(&key),
+            };
+            store.ask(&q).await.unwrap()
+        }
+    };
+    let key = ForwardKey::of(&[b"http://app/whoami", b"sessionid=abc", b""]);
+    let caller = ForwardedCaller {
+        user_id: uid("alice"),
+        roles: vec!["staff".into()],
+        expires_at: mediagate::clock::now() + 60,
+    };
+    let l = ask(&key).await;
+    assert_eq!(
+        (l.forwarded, l.user_of_token.is_some(), l.file.is_some()),
+        (None, true, true)
+    );
+    let asked_at = mediagate::clock::now_ms();
+    store
+        .cache_forwarded(&key, &caller, 60, asked_at)
+        .await
+        .unwrap();
+    assert_eq!(ask(&key).await.forwarded, Some(caller.clone()));
+    let other = ForwardKey::of(&[b"http://app/whoami", b"sessionid=abd", b""]);
+    assert_eq!(ask(&other).await.forwarded, None);
+
+    // Logging alice out everywhere ends the kept answer at once.
+    store.delete_user_sessions(&uid("alice")).await.unwrap();
+    assert_eq!(ask(&key).await.forwarded, None);
+    // An answer fetched before that logout, arriving after it, is not kept.
+    store
+        .cache_forwarded(&key, &caller, 60, asked_at)
+        .await
+        .unwrap();
+    assert_eq!(ask(&key).await.forwarded, None);
+    // One fetched after it is.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let later = mediagate::clock::now_ms();
+    store
+        .cache_forwarded(&key, &caller, 60, later)
+        .await
+        .unwrap();
+    assert_eq!(ask(&key).await.forwarded, Some(caller));
+    store.delete_user_sessions(&uid("alice")).await.unwrap();
 }
 
 /// The lifecycle operations: rotation, updates, grants, deletions, logout, events.

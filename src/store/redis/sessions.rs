@@ -90,14 +90,15 @@ impl SessionStore for RedisStore {
         let ttl = ttl.max(1);
         // Indexed first, so that a logout running now finds the answer; the cut read after
         // the write catches a logout that ran while the endpoint was being asked.
-        let _: () = redis::pipe()
-            .sadd(&index, key.as_str())
-            .ignore()
+        // Three calls, not a pipeline: on a cluster the index and the answer live in different
+        // slots.
+        let _: () = conn.sadd(&index, key.as_str()).await.map_err(unavailable)?;
+        let _: () = conn
             .expire(&index, (ttl + 60) as i64)
-            .ignore()
+            .await
+            .map_err(unavailable)?;
+        let _: () = conn
             .set_ex(&wkey, encode(&wkey, caller)?, ttl)
-            .ignore()
-            .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
         let cut: Option<i64> = conn
