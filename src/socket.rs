@@ -50,8 +50,8 @@ pub fn bind(
         Err(e) => return Err(io(e)),
     }
     let listener = UnixListener::bind(path).map_err(io)?;
-    // Until here the socket has the umask's mode, which lets no other user connect (connecting
-    // needs write permission): the window is closed, never open.
+    // Until here the socket has the umask's mode: under the usual 022 no other user can connect
+    // (connecting needs write permission), so a stricter configured mode has no open window.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io)?;
     if let Some((uid, gid)) = owner {
         std::os::unix::fs::chown(path, uid, gid).map_err(io)?;

@@ -283,6 +283,20 @@ struct ForwardError(String);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the endpoint sends, the roles are few, short, trimmed and comma-free.
+        #[test]
+        fn any_roles_header_is_bounded(raw in "[ -~]{0,4000}") {
+            let roles = parse_roles(&raw);
+            prop_assert!(roles.len() <= MAX_ROLES);
+            for r in &roles {
+                prop_assert!(!r.is_empty() && r.len() <= MAX_ROLE_LEN);
+                prop_assert!(!r.contains(',') && r.trim() == r);
+            }
+        }
+    }
 
     #[test]
     fn roles_are_trimmed_and_bounded() {

@@ -319,13 +319,18 @@ impl BucketStorage {
         }
     }
 
-    /// Moves direct upload `id`'s staged object to the file's storage path (a server-side copy,
-    /// then the staged object's removal).
+    /// Moves direct upload `id`'s staged object to the file's storage path: a server-side copy,
+    /// then the staged object's removal. Once the copy is made the file is whole, so a failed
+    /// removal is only logged (the `.incoming/` lifecycle rule takes the leftover); failing
+    /// there would refuse an upload whose bytes are already in place.
     pub async fn promote(&self, id: &FileId, path: &StoragePath) -> Result<(), BucketError> {
         self.store
             .copy(&self.staging_key(id), &self.key(path))
             .await?;
-        self.remove_staged(id).await
+        if let Err(e) = self.remove_staged(id).await {
+            tracing::warn!(error = %e, upload = %id, "Could not remove a completed direct upload's staged object.");
+        }
+        Ok(())
     }
 
     /// Removes direct upload `id`'s staged object; one that is not there is no error.

@@ -71,7 +71,8 @@ pub struct Lookup {
     pub file: Option<FileRecord>,
     /// The caller's session, if a session key was given and is known.
     pub session: Option<SessionRecord>,
-    /// The `forward` source's cached answer for the request's credentials, if any (unexpired).
+    /// The `forward` source's kept answer for the request's credentials, if any. The embedded
+    /// store keeps expired answers until its purge: the source checks `expires_at`.
     pub forwarded: Option<ForwardedCaller>,
 }
 

@@ -34,8 +34,7 @@ impl SessionStore for EmbeddedStore {
         let forwarded = match q.forwarded {
             Some(k) => read_value(&txn, FORWARDED, k.as_str())?
                 .map(|raw| decode::<ForwardedCaller>("fwd", &raw))
-                .transpose()?
-                .filter(|c| c.expires_at > crate::clock::now()),
+                .transpose()?,
             None => None,
         };
         Ok(Lookup {
