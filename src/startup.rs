@@ -76,6 +76,7 @@ impl Application {
         sweep_uploads(&storage).await;
         let cache = settings.store.cache.then(|| store::redis::conn::Cache {
             max_age: Duration::from_millis(settings.store.cache_max_age_ms),
+            staleness: Duration::from_millis(settings.store.cache_staleness_ms),
             entries: std::num::NonZeroUsize::new(settings.store.cache_entries)
                 .unwrap_or(std::num::NonZeroUsize::MIN),
         });

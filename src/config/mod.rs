@@ -205,11 +205,13 @@ mod tests {
         let e = load(&[
             ("MEDIAGATE__STORE__CACHE", "true"),
             ("MEDIAGATE__STORE__CACHE_MAX_AGE_MS", "0"),
+            ("MEDIAGATE__STORE__CACHE_STALENESS_MS", "5"),
         ])
         .unwrap_err()
         .0;
         assert!(e.contains("store.cache: cached mode is for Redis"), "{e}");
         assert!(e.contains("store.cache_max_age_ms"), "{e}");
+        assert!(e.contains("store.cache_staleness_ms"), "{e}");
         for url in [
             "redis+cluster://10.0.0.1:7000",
             "redis+sentinel://10.0.0.1:26379/m",

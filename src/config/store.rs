@@ -23,9 +23,12 @@ pub struct StoreSettings {
     /// Cached mode (Redis only): decisions read from an in-process copy that Redis keeps honest
     /// by invalidation (RESP3 client-side caching).
     pub cache: bool,
-    /// No cached value is used after this age, invalidated or not: the bound on staleness if
-    /// invalidations stop arriving (a network partition the connection has not noticed).
+    /// No cached value is used after this age, invalidated or not.
     pub cache_max_age_ms: u64,
+    /// The most a cached value may lag a change if invalidations stop arriving (a partition
+    /// the connection has not noticed, a stalled server): a heartbeat must have proven the
+    /// connection live within this time, or decisions read Redis itself.
+    pub cache_staleness_ms: u64,
     /// Most cached keys per worker thread.
     pub cache_entries: usize,
 }
@@ -46,8 +49,12 @@ impl StoreSettings {
             ),
             Ok(_) => {}
         }
-        if !(1..=60_000).contains(&self.cache_max_age_ms) {
-            problems.push("store.cache_max_age_ms: must be between 1 and 60000".into());
+        if !(1..=3_600_000).contains(&self.cache_max_age_ms) {
+            problems.push("store.cache_max_age_ms: must be between 1 and 3600000".into());
+        }
+        // A heartbeat every quarter of it: below 10 ms that is a ping every 2 ms per thread.
+        if !(10..=60_000).contains(&self.cache_staleness_ms) {
+            problems.push("store.cache_staleness_ms: must be between 10 and 60000".into());
         }
         if self.cache_entries == 0 {
             problems.push("store.cache_entries: must be at least 1".into());

@@ -1,7 +1,9 @@
 //! Cached mode (`store.cache`): decisions are read from a per-thread copy that Redis keeps
 //! honest with RESP3 invalidations. Two mediagate instances share one Redis; every revocation
 //! must reach both within 100 ms, although the copies' own age limit is set to a minute here,
-//! so only the invalidation can explain it. A store outage still fails closed. Behind Sentinel
+//! so only the invalidation can explain it. A store outage still fails closed, and so does a
+//! connection whose invalidations stop arriving: the heartbeat's bound, not the copies' age,
+//! ends the use of its copies. Behind Sentinel
 //! and on a Cluster, a failover replaces the connections to the failed master, and the copies
 //! it tracked are gone with them: its invalidations will never come.
 
@@ -13,6 +15,7 @@ use serde_json::json;
 use crate::gate::{ALICE_BYTES, Fixture, fixture};
 use crate::support::app::{MediaGate, Stack, StoreKind};
 use crate::support::http;
+use crate::support::proxy::Proxy;
 use crate::support::redis::{RedisServer, record_key};
 
 /// Asks an auth listener directly, as nginx's subrequest does.
@@ -86,12 +89,14 @@ fn dropped_everywhere(
     eprintln!("{what}: dropped everywhere after {:?}", changed.elapsed());
 }
 
-/// A stack in cached mode (copies allowed to live a minute) and a second instance on the
-/// same store: the stack's `url` is the store's.
+/// A stack in cached mode (copies allowed to live a minute, even on a cluster, and a silent
+/// connection trusted as long) and a second instance on the same store: the stack's `url` is
+/// the store's.
 fn two_cached(kind: StoreKind, url: impl Fn(&Stack) -> String) -> (Stack, MediaGate) {
     let env: Vec<(String, String)> = [
         ("MEDIAGATE__STORE__CACHE", "true"),
         ("MEDIAGATE__STORE__CACHE_MAX_AGE_MS", "60000"),
+        ("MEDIAGATE__STORE__CACHE_STALENESS_MS", "60000"),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .into();
@@ -350,4 +355,78 @@ fn cached_mode_on_a_cluster_stays_honest_across_a_failover() {
         s.cluster = Some(cluster);
     });
     revoked_grant_is_dropped(&s, &both, &id, &f.alice_url, &f.bob);
+}
+
+/// The invalidation path cut without the connection closing (every reply from Redis held back
+/// by a proxy): the copies, allowed to live a minute, are not used once no heartbeat has been
+/// answered for `store.cache_staleness_ms` (100 ms), so a grant revoked meanwhile is never
+/// honoured past that; decisions fail closed until the path is back, then see the revocation.
+#[test]
+fn a_silent_connection_stops_its_copies_within_the_staleness_bound() {
+    let s = Stack::start_with(
+        StoreKind::Redis,
+        vec![("MEDIAGATE__STORE__CACHE".into(), "true".into())],
+        |c| c,
+    );
+    let proxy = Proxy::start(s.redis.as_ref().unwrap().port);
+    let cut = MediaGate::start(
+        &s.dir.path().join("cut"),
+        vec![
+            ("MEDIAGATE__STORE__URL".into(), proxy.url()),
+            ("MEDIAGATE__STORE__CACHE".into(), "true".into()),
+            ("MEDIAGATE__STORE__CACHE_MAX_AGE_MS".into(), "60000".into()),
+            ("MEDIAGATE__STORE__CACHE_STALENESS_MS".into(), "100".into()),
+            // A decision's bound: each one that cannot use its copy waits this long for Redis.
+            ("MEDIAGATE__STORE__TIMEOUT_MS".into(), "250".into()),
+            (
+                "MEDIAGATE__STORAGE__ROOT".into(),
+                s.storage_root.to_string_lossy().into_owned(),
+            ),
+        ],
+    );
+    cut.wait_ready();
+    let f = fixture(&s);
+    let id = f.alice_upload["file_id"].as_str().unwrap();
+    let grant = format!("/v1/files/{id}/grants/bob");
+    assert_eq!(s.admin("PUT", &grant, &[], b"").status, 200);
+    let port = [cut.auth_port];
+
+    // With the path live, copies outlast the staleness bound many times over: a second of
+    // decisions makes next to no MGET (at 100 ms copies it would make one per thread per 100 ms).
+    warm(&port, &f.alice_url, Some(&f.bob), 200);
+    let redis = s.redis.as_ref().unwrap();
+    let before = mgets(redis);
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(100));
+        warm(&port, &f.alice_url, Some(&f.bob), 200);
+    }
+    let made = mgets(redis) - before;
+    assert!(made <= 4, "{made} MGETs for a second of warm decisions");
+
+    proxy.stall(true);
+    let stalled = Instant::now();
+    assert_eq!(s.admin("DELETE", &grant, &[], b"").status, 204);
+    let mut answers = Vec::new();
+    while stalled.elapsed() < Duration::from_millis(1200) {
+        let asked = stalled.elapsed();
+        answers.push((asked, ask(cut.auth_port, &f.alice_url, Some(&f.bob))));
+    }
+    let late: Vec<_> = answers
+        .iter()
+        .filter(|(asked, _)| *asked > Duration::from_millis(105))
+        .collect();
+    assert!(!late.is_empty(), "{answers:?}");
+    assert!(late.iter().all(|(_, a)| *a == 503), "{answers:?}");
+
+    // The path back: the held invalidation arrives before any later reply, so the revocation
+    // is seen, and the owner's reads are served again.
+    proxy.stall(false);
+    crate::support::eventually(
+        "decisions after the path is back",
+        Duration::from_secs(5),
+        || (ask(cut.auth_port, &f.alice_url, Some(&f.alice)) == 200).then_some(()),
+    );
+    for _ in 0..12 {
+        assert_eq!(ask(cut.auth_port, &f.alice_url, Some(&f.bob)), 403);
+    }
 }

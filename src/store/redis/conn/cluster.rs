@@ -23,7 +23,7 @@ pub(super) fn client(seeds: &[String], cache: Option<&Cache>) -> Result<ClusterC
     if let Some(cache) = cache {
         builder = builder
             .use_protocol(ProtocolVersion::RESP3)
-            .cache_config(cache.config());
+            .cache_config(cache.unproven_config());
     }
     builder
         .build()

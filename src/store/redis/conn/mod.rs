@@ -17,11 +17,14 @@
 //! particular to those deployments.
 
 mod cluster;
+mod heartbeat;
 mod sentinel;
 mod target;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use heartbeat::Liveness;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{
@@ -37,8 +40,9 @@ pub use target::{BadUrl, Cache, Target};
 pub enum Conn {
     /// One server, and the bound on each command sent through [`ConnectionLike`].
     Single(ConnectionManager, Duration),
-    /// A single server in cached mode: only the decision's read is served from the cache.
-    Cached(ConnectionManager, Duration),
+    /// A single server in cached mode: only the decision's read is served from the cache, and
+    /// only while the heartbeat proves that invalidations arrive.
+    Cached(ConnectionManager, Duration, Arc<Liveness>),
     /// A Redis Cluster.
     Cluster(ClusterConnection),
     /// A cluster in cached mode: as `Cached`, only the decision's reads use the copies.
@@ -113,9 +117,10 @@ impl Conn {
             // Straight to the connection, past the bound of `ConnectionLike for Conn`: the
             // caller bounds the decision.
             Self::Single(c, _) => mget(keys).query_async(c).await,
-            Self::Cached(c, _) => cached_mget().query_async(c).await,
+            Self::Cached(c, _, live) if live.fresh() => cached_mget().query_async(c).await,
+            Self::Cached(c, ..) => mget(keys).query_async(c).await,
             Self::CachedCluster(c) => cluster::gets(c, keys, true).await,
-            Self::Sentinel(s) if s.cache.is_some() => {
+            Self::Sentinel(s) if s.live.as_ref().is_some_and(|l| l.fresh()) => {
                 let mget = cached_mget();
                 s.run(|mut c| {
                     let mget = &mget;
@@ -167,7 +172,7 @@ fn mget(keys: &[&[u8]]) -> Cmd {
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Self::Single(c, bound) | Self::Cached(c, bound) => {
+            Self::Single(c, bound) | Self::Cached(c, bound, _) => {
                 let bound = *bound;
                 Box::pin(bounded(bound, c.req_packed_command(cmd)))
             }
@@ -186,7 +191,7 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Self::Single(c, bound) | Self::Cached(c, bound) => {
+            Self::Single(c, bound) | Self::Cached(c, bound, _) => {
                 let bound = *bound;
                 Box::pin(bounded(
                     bound,
@@ -207,7 +212,7 @@ impl ConnectionLike for Conn {
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Single(c, _) | Self::Cached(c, _) => c.get_db(),
+            Self::Single(c, _) | Self::Cached(c, ..) => c.get_db(),
             Self::Cluster(c) | Self::CachedCluster(c) => c.get_db(),
             Self::Sentinel(s) => s.current().map(|c| c.get_db()).unwrap_or(0),
         }

@@ -12,6 +12,7 @@ use redis::caching::CacheConfig;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{AsyncConnectionConfig, ConnectionAddr, PushInfo, PushKind, RedisError};
 
+use super::heartbeat::Liveness;
 use super::target::{BadUrl, resp3};
 use super::{bounded, connection_lost};
 use crate::config::SentinelUrl;
@@ -59,6 +60,9 @@ pub struct SentinelConn {
     /// Cached mode: each master connection keeps its own copies, so a failover, which
     /// replaces the connection, starts from none.
     pub(super) cache: Option<CacheConfig>,
+    /// Cached mode: whether the heartbeat has lately proven that invalidations arrive; the
+    /// copies are used only then.
+    pub(super) live: Option<Arc<Liveness>>,
 }
 
 /// A connection to the master, and whether it is still open.
@@ -114,6 +118,12 @@ impl SentinelConn {
             *slot = Some(master);
         }
         Ok(conn)
+    }
+
+    /// A `PING` to the master, for the heartbeat.
+    pub(super) async fn ping(&self) -> Result<(), RedisError> {
+        self.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+            .await
     }
 
     /// The master connection, unless it has closed.

@@ -10,8 +10,9 @@ use redis::cluster::ClusterClient;
 use redis::cluster::ClusterConfig;
 use redis::{IntoConnectionInfo, ProtocolVersion, RedisError};
 
+use super::heartbeat::{self, Liveness};
 use super::sentinel::{Sentinel, SentinelConn};
-use super::{Conn, cluster};
+use super::{Conn, bounded, cluster};
 use crate::config::StoreUrl;
 
 /// What a `store.url` names, checked without connecting.
@@ -35,16 +36,30 @@ enum Kind {
 pub struct Cache {
     /// A copy is never used past this age, invalidated or not.
     pub max_age: Duration,
+    /// The most a copy may lag a change when invalidations stop arriving: on one server and
+    /// behind Sentinel a heartbeat proves the connection live ([`super::heartbeat`]); on a
+    /// cluster, whose copies sit on many node connections, it caps the copies' age instead.
+    pub staleness: Duration,
     /// Most keys kept per connection (LRU).
     pub entries: std::num::NonZeroUsize,
 }
 
 impl Cache {
+    /// The copies' settings where a heartbeat bounds staleness.
     pub(super) fn config(&self) -> CacheConfig {
+        self.config_for(self.max_age)
+    }
+
+    /// The copies' settings where nothing but their age bounds staleness.
+    pub(super) fn unproven_config(&self) -> CacheConfig {
+        self.config_for(self.max_age.min(self.staleness))
+    }
+
+    fn config_for(&self, ttl: Duration) -> CacheConfig {
         CacheConfig::new()
             .set_mode(CacheMode::OptIn)
             .set_size(self.entries)
-            .set_default_client_ttl(self.max_age)
+            .set_default_client_ttl(ttl)
     }
 }
 
@@ -108,10 +123,17 @@ impl Target {
                     .set_number_of_retries(2);
                 if let Some(cache) = &self.cache {
                     config = config.set_cache_config(cache.config());
-                    return Ok(Conn::Cached(
-                        ConnectionManager::new_lazy_with_config((**client).clone(), config)?,
-                        timeout,
-                    ));
+                    let manager =
+                        ConnectionManager::new_lazy_with_config((**client).clone(), config)?;
+                    let live = Liveness::new(cache.staleness);
+                    let beating = manager.clone();
+                    heartbeat::spawn(&live, move || {
+                        let mut c = beating.clone();
+                        async move {
+                            bounded(timeout, redis::cmd("PING").query_async::<()>(&mut c)).await
+                        }
+                    });
+                    return Ok(Conn::Cached(manager, timeout, live));
                 }
                 Conn::Single(
                     ConnectionManager::new_lazy_with_config((**client).clone(), config)?,
@@ -134,12 +156,32 @@ impl Target {
                     None => Conn::Cluster(client.get_pending_async_connection_with_config(config)),
                 }
             }
-            Kind::Sentinel(sentinel) => Conn::Sentinel(SentinelConn {
-                sentinel: sentinel.clone(),
-                master: Arc::new(Mutex::new(None)),
-                timeout,
-                cache: self.cache.as_ref().map(Cache::config),
-            }),
+            Kind::Sentinel(sentinel) => {
+                let conn = SentinelConn {
+                    sentinel: sentinel.clone(),
+                    master: Arc::new(Mutex::new(None)),
+                    timeout,
+                    cache: self.cache.as_ref().map(Cache::config),
+                    live: None,
+                };
+                match &self.cache {
+                    Some(cache) => {
+                        let live = Liveness::new(cache.staleness);
+                        // The heartbeat's clone holds no `live`, so that it stops with the
+                        // decisions' connection.
+                        let beating = conn.clone();
+                        heartbeat::spawn(&live, move || {
+                            let beating = beating.clone();
+                            async move { beating.ping().await }
+                        });
+                        Conn::Sentinel(SentinelConn {
+                            live: Some(live),
+                            ..conn
+                        })
+                    }
+                    None => Conn::Sentinel(conn),
+                }
+            }
         })
     }
 
