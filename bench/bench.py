@@ -346,6 +346,7 @@ def main():
     ap.add_argument("--embedded", action="store_true", help="decide on the embedded store instead of Redis")
     ap.add_argument("--scale-files", type=int, default=1_000_000, help="files for the scale measurement (0: skip)")
     ap.add_argument("--scale-users", type=int, default=100_000)
+    ap.add_argument("--realistic-only", action="store_true", help="only the realistic workload's rows")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk (make bench does)")
@@ -475,6 +476,11 @@ def main():
                         + guarded("floor", "http://floor_upstream/auth")
                         + (guarded("store_floor", "http://store_floor_upstream/auth") if store_floor else ""))
         conf = conf.replace("http {", "http {" + extra_http, 1).replace("server_name _;", "server_name _;" + extra_server, 1)
+        # Each location above keeps its own `open_file_cache` (1,000 descriptors per worker),
+        # six in this server where mediagate's config has one: without more room, the
+        # realistic workload's rotation ran nginx out of descriptors (EMFILE, answered 500).
+        assert "worker_rlimit_nofile 4096;" in conf, "the rendered config's descriptor limit moved"
+        conf = conf.replace("worker_rlimit_nofile 4096;", "worker_rlimit_nofile 16384;", 1)
         nginx, ngdir = start_nginx(conf, "nginx")
         # The cached instance gets its own nginx, rendered the same way.
         if cached:
@@ -532,7 +538,7 @@ def main():
             setups["mediagate (Redis, nginx decision cache 1 s)"] = (
                 http3, lambda size: urls[size], [f"Cookie: {owner}"], nginx3_pids, ncache.pid)
         results = {}
-        for rnd in range(0 if args.direct_only else args.rounds):
+        for rnd in range(0 if args.direct_only or args.realistic_only else args.rounds):
             for size in files:
                 for conns in (8, 64):
                     # Every other round in the reverse order, so that no setup always runs
@@ -553,6 +559,9 @@ def main():
                                                    {"nginx": nginx_pids, "nginx2": nginx2_pids, "nginx4": nginx4_pids},
                                                    {"app": app.pid, "cached": cached.pid if cached else None,
                                                     "app4": app4.pid if app4 else None}, redis.pid)
+        if args.realistic_only:
+            print_realistic(rot_results, rot_setups, median_of, paired_ratio)
+            return refused(work, rot_results)
 
         # The auth listener alone: nginx's subrequest as wrk sends it.
         def subrequest(uri, cookie):
@@ -628,16 +637,7 @@ def main():
         ready = sorted(ready_ms(env, work, os.path.join(work, f"ready{i}.db")) for i in range(5))[2]
         embedded = embedded_scale(env, work, args.scale_files, args.scale_users) if args.scale_files else None
 
-        def median(rs, k):
-            vals = sorted(x[k] for x in rs)
-            return vals[len(vals) // 2]
-
-        def paired(rs, against):
-            """Each round's requests/s of `rs` over those of `against` in the same round, a few
-            seconds apart, so that the machine's drift over the run (seen: ±15% from round to
-            round) moves both alike: the median of those ratios, the lowest and the highest."""
-            ratios = sorted(a["rps"] / b["rps"] for a, b in zip(rs, against))
-            return ratios[len(ratios) // 2], ratios[0], ratios[-1]
+        median, paired = median_of, paired_ratio
 
         cpu = open("/proc/cpuinfo").read()
         model = re.search(r"model name\s*:\s*(.*)", cpu)
@@ -705,10 +705,8 @@ def main():
                   f"filled through the store API in {filled:.0f} s): ready {first:.0f} ms after exec "
                   f"({'page cache dropped first' if cold else 'page cache not dropped: not root'}), {warm:.0f} ms warm (median of 5)")
         bad = sum(x["non2xx"] for k, rs in results.items() for x in rs)
-        bad += sum(x["non2xx"] for k, rs in rot_results.items() for x in rs)
         bad += sum(x["non2xx"] for rs in direct.values() for x in rs) + sum(x["non2xx"] for s in scale or [] for x in s["rs"])
-        if bad:
-            sys.exit(f"{bad} non-2xx answers to allowed requests")
+        refused(work, rot_results, bad)
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)
@@ -717,6 +715,32 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def median_of(rs, k):
+    vals = sorted(x[k] for x in rs)
+    return vals[len(vals) // 2]
+
+
+def paired_ratio(rs, against):
+    """Each round's requests/s of `rs` over those of `against` in the same round, a few seconds
+    apart, so that the machine's drift over the run (seen: ±15% from round to round) moves both
+    alike: the median of those ratios, the lowest and the highest."""
+    ratios = sorted(a["rps"] / b["rps"] for a, b in zip(rs, against))
+    return ratios[len(ratios) // 2], ratios[0], ratios[-1]
+
+
+def refused(work, rot_results, bad=0):
+    """Fails the run on any non-2xx answer to an allowed request, with what nginx logged."""
+    bad += sum(x["non2xx"] for rs in rot_results.values() for x in rs)
+    if not bad:
+        return
+    for name in sorted(os.listdir(work)):
+        log = os.path.join(work, name, "error.log")
+        if os.path.exists(log):
+            lines = open(log, errors="replace").read().splitlines()
+            print(f"{name}/error.log, {len(lines)} lines, the last 5:", *lines[-5:], sep="\n  ", file=sys.stderr)
+    sys.exit(f"{bad} non-2xx answers to allowed requests")
 
 
 def realistic_rounds(args, work, data, rotation, http, http2, http4, nginx_pids, app_pids, redis_pid):
