@@ -52,7 +52,7 @@ helm-lint: clients ## Lint and render the Helm chart offline and validate every 
 	target/clients-venv/bin/python tests/clients/helm/check_chart.py check helm/mediagate
 
 .PHONY: bench
-bench: deps ## Release build, then plain nginx vs the auth_request stub vs mediagate with wrk; prints one table (BENCH_SECONDS, BENCH_ROUNDS)
+bench: deps tools ## Release build, then plain nginx vs the auth_request stub vs mediagate with wrk; prints one table (BENCH_SECONDS, BENCH_ROUNDS)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 	$(CARGO) build --release --bin mediagate --example embedded_scale --example http_floor --example store_floor
 	python3 bench/bench.py --seconds $(or $(BENCH_SECONDS),5) --rounds $(or $(BENCH_ROUNDS),3)

@@ -39,6 +39,8 @@ BIN = os.path.join(ROOT, "target", "release", "mediagate")
 SCALE_BIN = os.path.join(ROOT, "target", "release", "examples", "embedded_scale")
 FLOOR_BIN = os.path.join(ROOT, "target", "release", "examples", "http_floor")
 STORE_FLOOR_BIN = os.path.join(ROOT, "target", "release", "examples", "store_floor")
+S3_BIN = os.path.join(ROOT, "target", "tools", "bin", "s3s-fs")
+S3_KEYS = ("AKIDMEDIAGATEBENCH", "mediagate-bench-secret-0123456789abcdef")
 TOKEN = "bench-admin-token-0123456789"
 TICK = os.sysconf("SC_CLK_TCK")
 # The scale measurement compares a store of this many files with the large one, in at least
@@ -396,6 +398,7 @@ def main():
         owner = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": "owner"}).encode())["session_id"]
         stranger = "mediagate_session=" + admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": "stranger"}).encode())["session_id"]
         rotation = realistic.populate(adm, admin, plain, files["4k"])
+        bucket = None if args.embedded or args.realistic_only else start_bucket(env, work, procs, files["4k"])
 
         # One nginx: mediagate's own config, plus a plain location and the no-op stub.
         def render(listen, auth_port, env=env, upstream=None):
@@ -583,6 +586,9 @@ def main():
         direct = {"default mode": direct_run(auth, app.pid, urls["4k"], owner)}
         if cached:
             direct["cached mode"] = direct_run(auth2, cached.pid, urls["4k"], owner)
+        if bucket:
+            direct["default mode, bytes in a bucket"] = direct_run(bucket["auth"], bucket["app"].pid, bucket["url"],
+                                                                   bucket["cookie"])
         floor_rs = direct_run(floor_port, floor.pid, urls["4k"], owner)
         store_floor_rs = direct_run(store_floor_port, store_floor.pid, urls["4k"], owner) if store_floor else None
 
@@ -595,6 +601,13 @@ def main():
             env_cg = dict(env, MEDIAGATE__SERVER__AUTH_LISTEN=f"127.0.0.1:{a}", MEDIAGATE__SERVER__ADMIN_LISTEN=f"127.0.0.1:{m}",
                           MEDIAGATE__SERVER__WORKERS="1", MEDIAGATE__STORE__CACHE=flag)
             counted[mode] = instructions([BIN, "serve"], env_cg, work, a, hdrs, f"http://127.0.0.1:{m}/readyz", mode.split()[0])
+        if bucket:
+            a, m = free_port(), free_port()
+            env_cg = dict(bucket["env"], MEDIAGATE__SERVER__AUTH_LISTEN=f"127.0.0.1:{a}",
+                          MEDIAGATE__SERVER__ADMIN_LISTEN=f"127.0.0.1:{m}", MEDIAGATE__SERVER__WORKERS="1")
+            counted["default mode, bytes in a bucket"] = instructions(
+                [BIN, "serve"], env_cg, work, a, subrequest(bucket["url"], bucket["cookie"]),
+                f"http://127.0.0.1:{m}/readyz", "bucket")
         fp = free_port()
         counted["the HTTP floor"] = instructions([FLOOR_BIN, str(fp)], env, work, fp, hdrs, f"http://127.0.0.1:{fp}/auth", "floor")
         if store_floor:
@@ -673,6 +686,10 @@ def main():
         print("CPU per decision above the HTTP floor: " + ", ".join(
             f"{mode} {median(rs, 'cpu_mediagate') - floor_cpu:.1f} µs mediagate + {median(rs, 'cpu_redis'):.1f} µs redis-server"
             for mode, rs in direct.items()))
+        if bucket:
+            local, remote = (median(direct[k], "cpu_mediagate") for k in ("default mode", "default mode, bytes in a bucket"))
+            print(f"bytes in a bucket (s3s-fs; each allow carries a presigned URL): CPU per decision {remote:.1f} µs "
+                  f"mediagate against {local:.1f} µs with local storage, {remote / local:.2f} of it")
         if store_floor_rs:
             # Split once more: what the store's round trip costs, and what the decision adds to it.
             sf_cpu = median(store_floor_rs, "cpu_mediagate")
@@ -715,6 +732,32 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def start_bucket(env, work, procs, data):
+    """A fifth mediagate, in default mode with the bytes in a bucket of s3s-fs (which checks
+    every signature), under a Redis prefix of its own, with one file of its owner's: its env,
+    process, auth port, the file's URL and the owner's cookie."""
+    if not os.path.exists(S3_BIN):
+        sys.exit(f"{S3_BIN} is missing: make tools")
+    port = free_port()
+    os.makedirs(os.path.join(work, "s3", "media-bucket"))
+    procs.append(subprocess.Popen([S3_BIN, "--host", "127.0.0.1", "--port", str(port), "--access-key", S3_KEYS[0],
+                                   "--secret-key", S3_KEYS[1], os.path.join(work, "s3")],
+                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "s3.log"), "w")))
+    deadline = time.time() + 20
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        if time.time() > deadline:
+            sys.exit("s3s-fs did not start")
+        time.sleep(0.05)
+    benv = dict(env, MEDIAGATE__STORE__PREFIX="bucketbench", MEDIAGATE__STORAGE__URL="s3://media-bucket/site",
+                AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ALLOW_HTTP="true", AWS_ACCESS_KEY_ID=S3_KEYS[0],
+                AWS_SECRET_ACCESS_KEY=S3_KEYS[1], AWS_REGION="us-east-1")
+    app, auth, adm = start_mediagate(benv, work, "app5", procs)
+    admin(adm, "PUT", "/v1/users/owner")
+    url = admin(adm, "POST", "/v1/users/owner/files?filename=4k.bin", data, "application/octet-stream")["url"]
+    sid = admin(adm, "POST", "/v1/sessions", json.dumps({"user_id": "owner"}).encode())["session_id"]
+    return {"env": benv, "app": app, "auth": auth, "url": url, "cookie": f"mediagate_session={sid}"}
 
 
 def median_of(rs, k):
