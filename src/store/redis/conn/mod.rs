@@ -18,6 +18,7 @@
 
 mod cluster;
 mod heartbeat;
+mod memo;
 mod sentinel;
 mod target;
 
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use heartbeat::Liveness;
+use memo::Memo;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{
@@ -40,9 +42,9 @@ pub use target::{BadUrl, Cache, Target};
 pub enum Conn {
     /// One server, and the bound on each command sent through [`ConnectionLike`].
     Single(ConnectionManager, Duration),
-    /// A single server in cached mode: only the decision's read is served from the cache, and
-    /// only while the heartbeat proves that invalidations arrive.
-    Cached(ConnectionManager, Duration, Arc<Liveness>),
+    /// A single server in cached mode: only the decision's read is served from the cache (its
+    /// memo first), and only while the heartbeat proves that invalidations arrive.
+    Cached(ConnectionManager, Duration, Arc<Liveness>, Arc<Memo>),
     /// A Redis Cluster.
     Cluster(ClusterConnection),
     /// A cluster in cached mode: as `Cached`, only the decision's reads use the copies.
@@ -117,16 +119,40 @@ impl Conn {
             // Straight to the connection, past the bound of `ConnectionLike for Conn`: the
             // caller bounds the decision.
             Self::Single(c, _) => mget(keys).query_async(c).await,
-            Self::Cached(c, _, live) if live.fresh() => cached_mget().query_async(c).await,
-            Self::Cached(c, ..) => mget(keys).query_async(c).await,
+            Self::Cached(c, _, live, memo) if live.fresh() => {
+                if let Some(values) = memo.get(keys) {
+                    return Ok(values);
+                }
+                let generation = memo.generation();
+                let read = cached_mget().query_async(c).await;
+                memo.keep(keys, generation, &read);
+                read
+            }
+            // Unproven: read past the copies, and keep nothing (this read is not tracked).
+            Self::Cached(c, _, _, memo) => {
+                let read = mget(keys).query_async(c).await;
+                if read.is_err() {
+                    memo.drop_all();
+                }
+                read
+            }
             Self::CachedCluster(c) => cluster::gets(c, keys, true).await,
             Self::Sentinel(s) if s.live.as_ref().is_some_and(|l| l.fresh()) => {
+                if let Some(values) = s.memo.as_ref().and_then(|m| m.get(keys)) {
+                    return Ok(values);
+                }
+                let generation = s.memo.as_ref().map(|m| m.generation());
                 let mget = cached_mget();
-                s.run(|mut c| {
-                    let mget = &mget;
-                    async move { mget.query_async(&mut c).await }
-                })
-                .await
+                let read = s
+                    .run(|mut c| {
+                        let mget = &mget;
+                        async move { mget.query_async(&mut c).await }
+                    })
+                    .await;
+                if let (Some(memo), Some(generation)) = (&s.memo, generation) {
+                    memo.keep(keys, generation, &read);
+                }
+                read
             }
             _ => self.get_many(keys).await,
         }
@@ -172,9 +198,9 @@ fn mget(keys: &[&[u8]]) -> Cmd {
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Self::Single(c, bound) | Self::Cached(c, bound, _) => {
-                let bound = *bound;
-                Box::pin(bounded(bound, c.req_packed_command(cmd)))
+            Self::Single(c, bound) => Box::pin(bounded(*bound, c.req_packed_command(cmd))),
+            Self::Cached(c, bound, _, memo) => {
+                Box::pin(memo.dropped_on_error(bounded(*bound, c.req_packed_command(cmd))))
             }
             Self::Cluster(c) | Self::CachedCluster(c) => c.req_packed_command(cmd),
             Self::Sentinel(s) => Box::pin(async move {
@@ -191,13 +217,14 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Self::Single(c, bound) | Self::Cached(c, bound, _) => {
-                let bound = *bound;
-                Box::pin(bounded(
-                    bound,
-                    c.req_packed_commands(pipeline, offset, count),
-                ))
-            }
+            Self::Single(c, bound) => Box::pin(bounded(
+                *bound,
+                c.req_packed_commands(pipeline, offset, count),
+            )),
+            Self::Cached(c, bound, _, memo) => Box::pin(memo.dropped_on_error(bounded(
+                *bound,
+                c.req_packed_commands(pipeline, offset, count),
+            ))),
             Self::Cluster(c) | Self::CachedCluster(c) => {
                 c.req_packed_commands(pipeline, offset, count)
             }

@@ -13,6 +13,7 @@ use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType}
 use redis::{AsyncConnectionConfig, ConnectionAddr, PushInfo, PushKind, RedisError};
 
 use super::heartbeat::Liveness;
+use super::memo::Memo;
 use super::target::{BadUrl, resp3};
 use super::{bounded, connection_lost};
 use crate::config::SentinelUrl;
@@ -63,6 +64,9 @@ pub struct SentinelConn {
     /// Cached mode: whether the heartbeat has lately proven that invalidations arrive; the
     /// copies are used only then.
     pub(super) live: Option<Arc<Liveness>>,
+    /// Cached mode: the memo of whole reads, dropped whenever the master connection is
+    /// replaced or receives an invalidation.
+    pub(super) memo: Option<Arc<Memo>>,
 }
 
 /// A connection to the master, and whether it is still open.
@@ -98,11 +102,17 @@ impl SentinelConn {
                 client = resp3(&client)?;
                 // redis-rs passes pushes, its disconnection notice among them, on RESP3 only.
                 let flag = open.clone();
+                let memo = self.memo.clone();
                 config = config
                     .set_cache_config(*cache)
                     .set_push_sender(move |push: PushInfo| {
                         if push.kind == PushKind::Disconnection {
                             flag.store(false, Ordering::Release);
+                        }
+                        if let Some(memo) = &memo
+                            && matches!(push.kind, PushKind::Invalidate | PushKind::Disconnection)
+                        {
+                            memo.drop_all();
                         }
                         Ok::<(), std::convert::Infallible>(())
                     });
@@ -116,6 +126,10 @@ impl SentinelConn {
         let conn = master.conn.clone();
         if let Ok(mut slot) = self.master.lock() {
             *slot = Some(master);
+        }
+        // The new connection tracks none of the keys the memos were read from.
+        if let Some(memo) = &self.memo {
+            memo.drop_all();
         }
         Ok(conn)
     }
@@ -154,6 +168,9 @@ impl SentinelConn {
             };
             match result {
                 Err(e) if connection_lost(&e) => {
+                    if let Some(memo) = &self.memo {
+                        memo.drop_all();
+                    }
                     if let Ok(mut slot) = self.master.lock() {
                         *slot = None;
                     }

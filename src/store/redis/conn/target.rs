@@ -8,9 +8,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::caching::{CacheConfig, CacheMode};
 use redis::cluster::ClusterClient;
 use redis::cluster::ClusterConfig;
-use redis::{IntoConnectionInfo, ProtocolVersion, RedisError};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError};
 
 use super::heartbeat::{self, Liveness};
+use super::memo::Memo;
 use super::sentinel::{Sentinel, SentinelConn};
 use super::{Conn, bounded, cluster};
 use crate::config::StoreUrl;
@@ -53,6 +54,11 @@ impl Cache {
     /// The copies' settings where nothing but their age bounds staleness.
     pub(super) fn unproven_config(&self) -> CacheConfig {
         self.config_for(self.max_age.min(self.staleness))
+    }
+
+    /// An empty memo of whole reads, as many as the copies and as long-lived.
+    pub(super) fn memo(&self) -> Memo {
+        Memo::new(self.entries, self.max_age)
     }
 
     fn config_for(&self, ttl: Duration) -> CacheConfig {
@@ -122,18 +128,31 @@ impl Target {
                     .set_max_delay(Duration::from_millis(500))
                     .set_number_of_retries(2);
                 if let Some(cache) = &self.cache {
-                    config = config.set_cache_config(cache.config());
+                    let memo = Arc::new(cache.memo());
+                    let dropping = memo.clone();
+                    // Any invalidation, and the connection's end, make every memo stale.
+                    config = config.set_cache_config(cache.config()).set_push_sender(
+                        move |push: PushInfo| {
+                            if matches!(push.kind, PushKind::Invalidate | PushKind::Disconnection) {
+                                dropping.drop_all();
+                            }
+                            Ok::<(), std::convert::Infallible>(())
+                        },
+                    );
                     let manager =
                         ConnectionManager::new_lazy_with_config((**client).clone(), config)?;
                     let live = Liveness::new(cache.staleness);
-                    let beating = manager.clone();
+                    let (beating, beat_memo) = (manager.clone(), memo.clone());
                     heartbeat::spawn(&live, move || {
                         let mut c = beating.clone();
+                        let memo = beat_memo.clone();
                         async move {
-                            bounded(timeout, redis::cmd("PING").query_async::<()>(&mut c)).await
+                            let ping = redis::cmd("PING");
+                            let answered = ping.query_async::<()>(&mut c);
+                            memo.dropped_on_error(bounded(timeout, answered)).await
                         }
                     });
-                    return Ok(Conn::Cached(manager, timeout, live));
+                    return Ok(Conn::Cached(manager, timeout, live, memo));
                 }
                 Conn::Single(
                     ConnectionManager::new_lazy_with_config((**client).clone(), config)?,
@@ -163,6 +182,7 @@ impl Target {
                     timeout,
                     cache: self.cache.as_ref().map(Cache::config),
                     live: None,
+                    memo: self.cache.as_ref().map(|c| Arc::new(c.memo())),
                 };
                 match &self.cache {
                     Some(cache) => {
