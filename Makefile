@@ -56,6 +56,7 @@ bench: deps tools ## Release build, then plain nginx vs the auth_request stub vs
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 	$(CARGO) build --release --bin mediagate --example embedded_scale --example http_floor --example store_floor
 	python3 bench/bench.py --seconds $(or $(BENCH_SECONDS),5) --rounds $(or $(BENCH_ROUNDS),3)
+	python3 bench/snippet_cost.py
 
 .PHONY: soak
 soak: deps ## Run nginx + mediagate + Redis for SOAK_SECONDS (default 300) under mixed load with Redis restarts, and report
