@@ -2,6 +2,7 @@
 //! Kubernetes, broken values are refused, and the nginx.conf it renders is the same snippet
 //! `mediagate nginx-config` prints, passing `nginx -t` and the gate's own checks.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -287,4 +288,72 @@ fn the_charts_mediagate_toml_loads_in_the_binary() {
             String::from_utf8_lossy(&loaded.stderr)
         );
     }
+}
+
+/// The chart's default hop: nginx and mediagate on a unix socket both containers mount. The
+/// socket named in the values reaches both halves of the chart (the listener in mediagate.toml,
+/// the upstream in nginx.conf), and a gate built from them decides through it.
+#[test]
+fn the_charts_socket_hop_runs_the_gate() {
+    let sockets = tempfile::tempdir().unwrap();
+    // nginx's workers run as another user: they must reach the socket.
+    std::fs::set_permissions(sockets.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = sockets
+        .path()
+        .join("auth.sock")
+        .to_string_lossy()
+        .into_owned();
+    let (ok, out, err) = chart(&[
+        "render",
+        &chart_dir(),
+        &json!({"authSocket": socket}).to_string(),
+    ]);
+    assert!(ok, "{err}");
+    let docs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let config = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    let toml = config["data"]["mediagate.toml"].as_str().unwrap();
+    let listen = toml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("auth_listen = "))
+        .expect("auth_listen")
+        .trim_matches('"')
+        .to_owned();
+    assert_eq!(listen, format!("unix:{socket}"));
+
+    let env = vec![("MEDIAGATE__SERVER__AUTH_LISTEN".to_owned(), listen)];
+    let s = Stack::start_with(StoreKind::Embedded, env, |c| {
+        crate::unix_socket::over_socket(c, &socket)
+    });
+    let f = fixture(&s);
+    let mount = s.dir.path().to_string_lossy().into_owned();
+    let render = |port: u16| {
+        let values = json!({
+            "nginx": {"bindAddress": "127.0.0.1", "port": port},
+            "authSocket": socket,
+            "persistence": {"mountPath": mount},
+        });
+        let (ok, conf, err) = chart(&["nginx", &chart_dir(), &values.to_string()]);
+        assert!(ok, "{err}");
+        conf
+    };
+    let nginx = Nginx::start(&s.dir.path().join("chart-nginx"), render);
+    assert!(
+        render(nginx.port).contains(&format!("server unix:{socket} max_fails=0;")),
+        "the chart's nginx does not reach the socket"
+    );
+    let get = |session: Option<&str>| {
+        let cookie = session.map(|c| format!("mediagate_session={c}"));
+        let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("Cookie", c.as_str())).collect();
+        crate::support::http::send(nginx.port, "GET", f.alice_url.as_bytes(), &headers, b"")
+            .unwrap()
+    };
+    let r = get(Some(&f.alice));
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, ALICE_BYTES),
+        "{}",
+        s.logs()
+    );
+    assert_eq!(get(Some(&f.bob)).status, 403);
+    assert_eq!(get(None).status, 401);
 }

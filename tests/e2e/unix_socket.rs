@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::support::app::{Stack, StoreKind};
 
 /// nginx's upstream pointed at the socket instead of the TCP port the harness renders.
-fn over_socket(config: String, socket: &str) -> String {
+pub fn over_socket(config: String, socket: &str) -> String {
     config
         .lines()
         .map(|l| {
