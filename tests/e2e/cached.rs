@@ -392,7 +392,8 @@ fn a_silent_connection_stops_its_copies_within_the_staleness_bound() {
     let port = [cut.auth_port];
 
     // With the path live, copies outlast the staleness bound many times over: a second of
-    // decisions makes next to no MGET (at 100 ms copies it would make one per thread per 100 ms).
+    // decisions makes next to no MGET (copies that lived 100 ms would need one in each of the 10
+    // rounds at least; the slack is for a heartbeat late on a loaded machine).
     warm(&port, &f.alice_url, Some(&f.bob), 200);
     let redis = s.redis.as_ref().unwrap();
     let before = mgets(redis);
@@ -401,7 +402,7 @@ fn a_silent_connection_stops_its_copies_within_the_staleness_bound() {
         warm(&port, &f.alice_url, Some(&f.bob), 200);
     }
     let made = mgets(redis) - before;
-    assert!(made <= 4, "{made} MGETs for a second of warm decisions");
+    assert!(made <= 6, "{made} MGETs for a second of warm decisions");
 
     proxy.stall(true);
     let stalled = Instant::now();
