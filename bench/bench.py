@@ -8,7 +8,7 @@ ratios to plain and to the stub (the median of each round's own ratio, and their
 time per response of nginx, mediagate and redis-server (from /proc). Then the realistic workload
 (`realistic.py`: 1,000 files of 50 users in rotation; plain, both stubs including one on a unix
 socket, mediagate over TCP and over a unix socket, cached mode). Also: the auth listener and
-both floors directly (no nginx); the
+both floors directly (no nginx), and a mediagate whose bytes are in a bucket (s3s-fs); the
 scale measurement (a million files and 100k users, and a thousand files and 100 users, each
 written into a Redis of its own in mediagate's layout: memory per file, and decisions on the two
 stores in alternating pairs of runs); RSS; time to ready on a new
@@ -80,6 +80,11 @@ def start_mediagate(env, work, name, procs, **settings):
     procs.append(p)
     wait_for(f"http://127.0.0.1:{adm}/readyz")
     return p, auth, adm
+
+
+def listening(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def wait_for(url, patience=20.0):
@@ -746,7 +751,7 @@ def start_bucket(env, work, procs, data):
                                    "--secret-key", S3_KEYS[1], os.path.join(work, "s3")],
                                   stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "s3.log"), "w")))
     deadline = time.time() + 20
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+    while not listening(port):
         if time.time() > deadline:
             sys.exit("s3s-fs did not start")
         time.sleep(0.05)

@@ -63,7 +63,7 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Pings every quarter of `live`'s bound (at least every millisecond) for as long as anyone
+/// Pings every quarter of `live`'s bound (at most once a millisecond) for as long as anyone
 /// holds `live`, recording each answer. `ping` must hold no strong reference to `live`, or the
 /// heartbeat would never stop.
 pub fn spawn<F, Fut>(live: &Arc<Liveness>, mut ping: F)
