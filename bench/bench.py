@@ -7,7 +7,8 @@ cache on (1 s), with the same files, nginx settings and wrk parameters, in inter
 ratios to plain and to the stub (the median of each round's own ratio, and their range), and CPU
 time per response of nginx, mediagate and redis-server (from /proc). Then the realistic workload
 (`realistic.py`: 1,000 files of 50 users in rotation; plain, both stubs including one on a unix
-socket, mediagate over TCP and over a unix socket, cached mode). Also: the auth listener and
+socket, mediagate over TCP, over a unix socket, and with Redis on a unix socket too, cached
+mode). Also: the auth listener and
 both floors directly (no nginx), and a mediagate whose bytes are in a bucket (s3s-fs); the
 scale measurement (a million files and 100k users, and a thousand files and 100 users, each
 written into a Redis of its own in mediagate's layout: memory per file, and decisions on the two
@@ -55,11 +56,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_redis(procs):
-    """A redis-server of its own on a free port, keeping nothing on disk; its port."""
+def start_redis(procs, unix_socket=None):
+    """A redis-server of its own on a free port (and on `unix_socket` if given), keeping nothing
+    on disk; its port."""
     port = free_port()
+    also = ["--unixsocket", unix_socket, "--unixsocketperm", "700"] if unix_socket else []
     procs.append(subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no"], stdout=subprocess.DEVNULL))
+                                   "--appendonly", "no"] + also, stdout=subprocess.DEVNULL))
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -362,8 +365,9 @@ def main():
     os.chmod(work, 0o755)
     procs = []
     try:
-        # Redis, own port, nothing on disk.
-        rport = start_redis(procs)
+        # Redis, own port (and a unix socket), nothing on disk.
+        rsock = os.path.join(work, "redis.sock")
+        rport = start_redis(procs, rsock)
         redis = procs[-1]
         http, stub = free_port(), free_port()
         media = os.path.join(work, "media")
@@ -387,6 +391,11 @@ def main():
         usock, app4, http4 = os.path.join(work, "auth4.sock"), None, free_port()
         if not args.embedded:
             app4, _, _ = start_mediagate(env, work, "app4", procs, MEDIAGATE__SERVER__AUTH_LISTEN=f"unix:{usock}")
+        # A sixth, the same with Redis on a unix socket too: both hops off TCP.
+        usock6, app6, http6 = os.path.join(work, "auth6.sock"), None, free_port()
+        if not args.embedded:
+            app6, _, _ = start_mediagate(env, work, "app6", procs, MEDIAGATE__SERVER__AUTH_LISTEN=f"unix:{usock6}",
+                                         MEDIAGATE__STORE__URL=f"redis+unix://{rsock}")
 
         # The same files for every setup.
         plain = os.path.join(work, "plain")
@@ -497,11 +506,14 @@ def main():
             nginx3, _ = start_nginx(render(http3, auth3, ncache_env), "nginx3")
         if app4:
             nginx4, _ = start_nginx(render(http4, 0, upstream=f"unix:{usock}"), "nginx4")
+        if app6:
+            nginx6, _ = start_nginx(render(http6, 0, upstream=f"unix:{usock6}"), "nginx6")
         time.sleep(0.5)
         nginx_pids = [nginx.pid] + children(nginx.pid)
         nginx2_pids = [nginx2.pid] + children(nginx2.pid) if cached else []
         nginx3_pids = [nginx3.pid] + children(nginx3.pid) if ncache else []
         nginx4_pids = [nginx4.pid] + children(nginx4.pid) if app4 else []
+        nginx6_pids = [nginx6.pid] + children(nginx6.pid) if app6 else []
 
         # Correctness before figures.
         for size, data in files.items():
@@ -516,6 +528,9 @@ def main():
             if app4:
                 assert fetch(http4, urls[size], owner) == (200, data), "unix socket: owner must get the exact bytes"
                 assert fetch(http4, urls[size], stranger)[0] == 403, "unix socket: a stranger must be refused"
+            if app6:
+                assert fetch(http6, urls[size], owner) == (200, data), "both sockets: owner must get the exact bytes"
+                assert fetch(http6, urls[size], stranger)[0] == 403, "both sockets: a stranger must be refused"
             if store_floor:
                 assert fetch(http, f"/store_floor/{size}.bin") == (200, data)
             if cached:
@@ -563,10 +578,12 @@ def main():
             print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
 
         rot_results, rot_setups = realistic_rounds(args, work, files["4k"], rotation, http, http2 if cached else None,
-                                                   http4 if app4 else None,
-                                                   {"nginx": nginx_pids, "nginx2": nginx2_pids, "nginx4": nginx4_pids},
+                                                   {"nginx4": http4 if app4 else None, "nginx6": http6 if app6 else None},
+                                                   {"nginx": nginx_pids, "nginx2": nginx2_pids, "nginx4": nginx4_pids,
+                                                    "nginx6": nginx6_pids},
                                                    {"app": app.pid, "cached": cached.pid if cached else None,
-                                                    "app4": app4.pid if app4 else None}, redis.pid)
+                                                    "app4": app4.pid if app4 else None, "app6": app6.pid if app6 else None},
+                                                   redis.pid)
         if args.realistic_only:
             print_realistic(rot_results, rot_setups, median_of, paired_ratio)
             return refused(work, rot_results)
@@ -791,8 +808,10 @@ def refused(work, rot_results, bad=0):
     sys.exit(f"{bad} non-2xx answers to allowed requests")
 
 
-def realistic_rounds(args, work, data, rotation, http, http2, http4, nginx_pids, app_pids, redis_pid):
-    """The realistic workload's rows, 4 KiB, 8 and 64 connections, in interleaved rounds."""
+def realistic_rounds(args, work, data, rotation, http, http2, sockets, nginx_pids, app_pids, redis_pid):
+    """The realistic workload's rows, 4 KiB, 8 and 64 connections, in interleaved rounds.
+    `sockets`: the ports of the nginx in front of the instance on a unix socket (`nginx4`) and
+    of the one with Redis on a unix socket too (`nginx6`), where they run."""
     for url, cookie, plain_name in rotation[:: max(1, len(rotation) // 20)]:
         assert fetch(http, url, cookie) == (200, data), "rotation: an owner must get the exact bytes"
         other = rotation[(rotation.index((url, cookie, plain_name)) + 1) % len(rotation)][1]
@@ -806,8 +825,11 @@ def realistic_rounds(args, work, data, rotation, http, http2, http4, nginx_pids,
             http, lua("ustub", [(f"/ustub/{n}", None) for _, _, n in rotation]), "nginx", "app"),
         "mediagate (every request decided, TCP)": (http, mg, "nginx", "app"),
     }
-    if http4:
-        setups["mediagate (every request decided, unix socket)"] = (http4, mg, "nginx4", "app4")
+    if sockets["nginx4"]:
+        setups["mediagate (every request decided, unix socket)"] = (sockets["nginx4"], mg, "nginx4", "app4")
+    if sockets["nginx6"]:
+        setups["mediagate (every request decided, unix sockets to nginx and to Redis)"] = (
+            sockets["nginx6"], mg, "nginx6", "app6")
     if http2:
         setups["mediagate (cached mode, TCP)"] = (http2, mg, "nginx2", "cached")
     results = {}
