@@ -7,7 +7,7 @@
 //! quarter of the bound; copies are used only while an answered ping was sent within the bound.
 //! When the connection falls silent (a partition it has not noticed, a stalled server), the
 //! copies are bypassed and every decision reads Redis, where a silent connection fails closed;
-//! when it reconnects, redis-rs drops every copy of the old connection (a new epoch).
+//! the connection that replaces it starts with no copies, and no memo of the old one is used.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

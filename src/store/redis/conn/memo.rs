@@ -8,7 +8,13 @@
 //! fails a command (a reconnection may follow, and the new connection tracks nothing of the
 //! old). A read records the generation before it is sent, so an invalidation that arrives
 //! while it is in flight leaves its memo stale from the start. The heartbeat's bound and the
-//! copies' age limit apply to memos as to the copies.
+//! copies' age limit apply to memos as to the copies. Each push must reach [`Memo::drop_all`]
+//! inside the connection's own task, before any later reply is delivered (see `sentinel`).
+//!
+//! Unlike redis-rs' copies, a memo does not know its keys' time to live, and a key that expires
+//! unread may be invalidated only when Redis' background expiry finds it. That is safe because
+//! every key a decision reads that can expire (a session, a kept forward answer) also carries
+//! its expiry inside, and the decision checks it.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -27,6 +33,13 @@ pub struct Memo {
     entries: Mutex<LruCache<Vec<u8>, Entry>>,
 }
 
+/// When a read was sent, and in which generation.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    generation: u64,
+    sent: Instant,
+}
+
 struct Entry {
     generation: u64,
     at: Instant,
@@ -43,8 +56,15 @@ impl Memo {
         }
     }
 
-    /// The generation to give [`Memo::put`] for a read about to be sent.
-    pub fn generation(&self) -> u64 {
+    /// What to give [`Memo::keep`] for a read about to be sent.
+    pub fn ticket(&self) -> Ticket {
+        Ticket {
+            generation: self.generation(),
+            sent: Instant::now(),
+        }
+    }
+
+    fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
@@ -64,39 +84,27 @@ impl Memo {
             .then(|| entry.values.clone())
     }
 
-    /// What a tracked read sent during `generation` gave: its values are kept; a failure
-    /// drops every memo (the connection may be replaced).
-    pub fn keep<E>(&self, keys: &[&[u8]], generation: u64, read: &Result<Values, E>) {
+    /// What a tracked read sent with `ticket` gave: its values are kept; a failure drops every
+    /// memo (the connection may be replaced).
+    pub fn keep<E>(&self, keys: &[&[u8]], ticket: Ticket, read: &Result<Values, E>) {
         match read {
-            Ok(values) => self.put(keys, generation, values),
+            Ok(values) => self.put(keys, ticket, values),
             Err(_) => self.drop_all(),
         }
     }
 
-    /// `command`'s result; after a failure no memo made so far is used.
-    pub async fn dropped_on_error<T, E>(
-        &self,
-        command: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
-        let result = command.await;
-        if result.is_err() {
-            self.drop_all();
-        }
-        result
-    }
-
-    /// Keeps `values`, read for `keys` by a read sent during `generation`. A read that an
-    /// invalidation overtook is not kept.
-    pub fn put(&self, keys: &[&[u8]], generation: u64, values: &Values) {
-        if generation != self.generation() {
+    /// Keeps `values`, read for `keys` by a read sent with `ticket`. A read that an
+    /// invalidation overtook is not kept; a kept one ages from when it was sent.
+    fn put(&self, keys: &[&[u8]], ticket: Ticket, values: &Values) {
+        if ticket.generation != self.generation() {
             return;
         }
         if let Ok(mut entries) = self.entries.lock() {
             entries.put(
                 joined(keys),
                 Entry {
-                    generation,
-                    at: Instant::now(),
+                    generation: ticket.generation,
+                    at: ticket.sent,
                     values: values.clone(),
                 },
             );
@@ -133,7 +141,7 @@ mod tests {
         let m = memo();
         let keys: [&[u8]; 2] = [b"u", b"f"];
         assert_eq!(m.get(&keys), None);
-        m.put(&keys, m.generation(), &values("a"));
+        m.keep(&keys, m.ticket(), &Ok::<_, ()>(values("a")));
         assert_eq!(m.get(&keys), Some(values("a")));
         m.drop_all();
         assert_eq!(m.get(&keys), None);
@@ -143,9 +151,13 @@ mod tests {
     fn a_read_overtaken_by_an_invalidation_is_not_kept() {
         let m = memo();
         let keys: [&[u8]; 1] = [b"k"];
-        let sent = m.generation();
+        let sent = m.ticket();
         m.drop_all();
-        m.put(&keys, sent, &values("old"));
+        m.keep(&keys, sent, &Ok::<_, ()>(values("old")));
+        assert_eq!(m.get(&keys), None);
+        // A failed read drops what was kept.
+        m.keep(&keys, m.ticket(), &Ok::<_, ()>(values("new")));
+        m.keep(&[b"other"], m.ticket(), &Err::<Values, _>(()));
         assert_eq!(m.get(&keys), None);
     }
 
@@ -153,7 +165,7 @@ mod tests {
     fn none_past_the_age_limit() {
         let m = Memo::new(NonZeroUsize::new(4).unwrap(), Duration::ZERO);
         let keys: [&[u8]; 1] = [b"k"];
-        m.put(&keys, m.generation(), &values("a"));
+        m.keep(&keys, m.ticket(), &Ok::<_, ()>(values("a")));
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(m.get(&keys), None);
     }

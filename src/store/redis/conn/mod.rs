@@ -1,7 +1,8 @@
 //! Connections to the three Redis deployments mediagate supports, behind one
 //! [`ConnectionLike`], so the store's commands and scripts are written once:
 //!
-//! - one server: `redis://`, `rediss://`, `redis+unix://` (redis-rs `ConnectionManager`);
+//! - one server: `redis://`, `rediss://`, `redis+unix://` (redis-rs `ConnectionManager`; in
+//!   cached mode the master connection of [`sentinel`], with the server as its fixed master);
 //! - Redis Cluster: `redis+cluster://[user:pass@]host:port[,host:port…]`, any reachable
 //!   seeds; the client learns the slot map and follows failovers (redis-rs cluster-async);
 //! - Sentinel: `redis+sentinel://[user:pass@]host:port[,host:port…]/master-name[/db]`: the
@@ -22,11 +23,8 @@ mod memo;
 mod sentinel;
 mod target;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use heartbeat::Liveness;
-use memo::Memo;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{
@@ -34,7 +32,7 @@ use redis::{
 };
 
 pub use cluster::ScanNode;
-use sentinel::SentinelConn;
+use sentinel::MasterConn;
 pub use target::{BadUrl, Cache, Target};
 
 /// One connection, whatever the deployment. Cheap to clone; clones share the connection.
@@ -42,15 +40,14 @@ pub use target::{BadUrl, Cache, Target};
 pub enum Conn {
     /// One server, and the bound on each command sent through [`ConnectionLike`].
     Single(ConnectionManager, Duration),
-    /// A single server in cached mode: only the decision's read is served from the cache (its
-    /// memo first), and only while the heartbeat proves that invalidations arrive.
-    Cached(ConnectionManager, Duration, Arc<Liveness>, Arc<Memo>),
     /// A Redis Cluster.
     Cluster(ClusterConnection),
-    /// A cluster in cached mode: as `Cached`, only the decision's reads use the copies.
+    /// A cluster in cached mode: only the decision's reads use the copies.
     CachedCluster(ClusterConnection),
-    /// The master the sentinels name.
-    Sentinel(SentinelConn),
+    /// The master the sentinels name, or in cached mode the one server: in cached mode only the
+    /// decision's read is served from the copies (its memo first), and only while the
+    /// heartbeat proves that invalidations arrive.
+    Master(MasterConn),
 }
 
 /// `fut`'s result, or after `bound` the timeout error redis-rs' own response timeout gives.
@@ -94,7 +91,7 @@ impl Conn {
     /// that error, and reconnects for the next one. (The Sentinel connection resends by itself,
     /// and the cluster client retries internally.)
     fn reconnects_silently(&self) -> bool {
-        matches!(self, Self::Single(..) | Self::Cached(..))
+        matches!(self, Self::Single(..))
     }
 
     /// A `PING`, repeated as [`Conn::lookup`] is.
@@ -119,29 +116,12 @@ impl Conn {
             // Straight to the connection, past the bound of `ConnectionLike for Conn`: the
             // caller bounds the decision.
             Self::Single(c, _) => mget(keys).query_async(c).await,
-            Self::Cached(c, _, live, memo) if live.fresh() => {
-                if let Some(values) = memo.get(keys) {
-                    return Ok(values);
-                }
-                let generation = memo.generation();
-                let read = cached_mget().query_async(c).await;
-                memo.keep(keys, generation, &read);
-                read
-            }
-            // Unproven: read past the copies, and keep nothing (this read is not tracked).
-            Self::Cached(c, _, _, memo) => {
-                let read = mget(keys).query_async(c).await;
-                if read.is_err() {
-                    memo.drop_all();
-                }
-                read
-            }
             Self::CachedCluster(c) => cluster::gets(c, keys, true).await,
-            Self::Sentinel(s) if s.live.as_ref().is_some_and(|l| l.fresh()) => {
+            Self::Master(s) if s.live.as_ref().is_some_and(|l| l.fresh()) => {
                 if let Some(values) = s.memo.as_ref().and_then(|m| m.get(keys)) {
                     return Ok(values);
                 }
-                let generation = s.memo.as_ref().map(|m| m.generation());
+                let ticket = s.memo.as_ref().map(|m| m.ticket());
                 let mget = cached_mget();
                 let read = s
                     .run(|mut c| {
@@ -149,8 +129,8 @@ impl Conn {
                         async move { mget.query_async(&mut c).await }
                     })
                     .await;
-                if let (Some(memo), Some(generation)) = (&s.memo, generation) {
-                    memo.keep(keys, generation, &read);
+                if let (Some(memo), Some(ticket)) = (&s.memo, ticket) {
+                    memo.keep(keys, ticket, &read);
                 }
                 read
             }
@@ -199,11 +179,8 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(c, bound) => Box::pin(bounded(*bound, c.req_packed_command(cmd))),
-            Self::Cached(c, bound, _, memo) => {
-                Box::pin(memo.dropped_on_error(bounded(*bound, c.req_packed_command(cmd))))
-            }
             Self::Cluster(c) | Self::CachedCluster(c) => c.req_packed_command(cmd),
-            Self::Sentinel(s) => Box::pin(async move {
+            Self::Master(s) => Box::pin(async move {
                 s.run(|mut conn| async move { conn.req_packed_command(cmd).await })
                     .await
             }),
@@ -221,14 +198,10 @@ impl ConnectionLike for Conn {
                 *bound,
                 c.req_packed_commands(pipeline, offset, count),
             )),
-            Self::Cached(c, bound, _, memo) => Box::pin(memo.dropped_on_error(bounded(
-                *bound,
-                c.req_packed_commands(pipeline, offset, count),
-            ))),
             Self::Cluster(c) | Self::CachedCluster(c) => {
                 c.req_packed_commands(pipeline, offset, count)
             }
-            Self::Sentinel(s) => Box::pin(async move {
+            Self::Master(s) => Box::pin(async move {
                 s.run(|mut conn| async move {
                     conn.req_packed_commands(pipeline, offset, count).await
                 })
@@ -239,9 +212,9 @@ impl ConnectionLike for Conn {
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Single(c, _) | Self::Cached(c, ..) => c.get_db(),
+            Self::Single(c, _) => c.get_db(),
             Self::Cluster(c) | Self::CachedCluster(c) => c.get_db(),
-            Self::Sentinel(s) => s.current().map(|c| c.get_db()).unwrap_or(0),
+            Self::Master(s) => s.current().map(|c| c.get_db()).unwrap_or(0),
         }
     }
 }

@@ -2,6 +2,12 @@
 //! (and the command sent once more) after a connection error or a `READONLY` answer from a
 //! demoted master, so a failover costs the requests made while no master exists, which the
 //! auth listener answers with 503, never with a stale grant.
+//!
+//! The same connection serves cached mode on one server, with the server as its fixed master:
+//! it is a plain multiplexed connection, whose pushes (invalidations, its end) reach cached
+//! mode's memo inside the connection's own task, before any later reply is delivered. (redis-rs'
+//! `ConnectionManager` hands pushes to another task, so a decision could read a memo that an
+//! invalidation already received had not yet dropped.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,10 +57,18 @@ impl Sentinel {
     }
 }
 
-/// The connection to whichever server the sentinels last named master.
+/// Where a [`MasterConn`] connects.
+pub enum Locate {
+    /// To whichever server the sentinels name master.
+    Sentinels(Arc<Sentinel>),
+    /// To the one server of the URL (cached mode on one server).
+    Fixed(Box<redis::Client>),
+}
+
+/// The connection to the master: the server the sentinels last named, or the one server.
 #[derive(Clone)]
-pub struct SentinelConn {
-    pub(super) sentinel: Arc<Sentinel>,
+pub struct MasterConn {
+    pub(super) locate: Arc<Locate>,
     /// `None` until first use and after an error that may mean a failover.
     pub(super) master: Arc<Mutex<Option<Master>>>,
     pub(super) timeout: Duration,
@@ -79,7 +93,7 @@ pub(super) struct Master {
     open: Arc<AtomicBool>,
 }
 
-impl SentinelConn {
+impl MasterConn {
     async fn master(&self) -> Result<MultiplexedConnection, RedisError> {
         if let Some(conn) = self.current() {
             return Ok(conn);
@@ -90,10 +104,13 @@ impl SentinelConn {
         Box::pin(self.find_master()).await
     }
 
-    /// Asks the sentinels for the master and connects to it.
+    /// Asks the sentinels for the master (if there are sentinels) and connects to it.
     async fn find_master(&self) -> Result<MultiplexedConnection, RedisError> {
         let resolve = async {
-            let mut client = self.sentinel.client.lock().await.async_get_client().await?;
+            let mut client = match &*self.locate {
+                Locate::Sentinels(s) => s.client.lock().await.async_get_client().await?,
+                Locate::Fixed(client) => (**client).clone(),
+            };
             let mut config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(self.timeout))
                 .set_response_timeout(Some(self.timeout));
@@ -168,11 +185,11 @@ impl SentinelConn {
             };
             match result {
                 Err(e) if connection_lost(&e) => {
-                    if let Some(memo) = &self.memo {
-                        memo.drop_all();
-                    }
                     if let Ok(mut slot) = self.master.lock() {
                         *slot = None;
+                    }
+                    if let Some(memo) = &self.memo {
+                        memo.drop_all();
                     }
                     if retried {
                         return Err(e);

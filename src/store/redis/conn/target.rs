@@ -8,12 +8,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::caching::{CacheConfig, CacheMode};
 use redis::cluster::ClusterClient;
 use redis::cluster::ClusterConfig;
-use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError};
+use redis::{IntoConnectionInfo, ProtocolVersion, RedisError};
 
 use super::heartbeat::{self, Liveness};
 use super::memo::Memo;
-use super::sentinel::{Sentinel, SentinelConn};
-use super::{Conn, bounded, cluster};
+use super::sentinel::{Locate, MasterConn, Sentinel};
+use super::{Conn, cluster};
 use crate::config::StoreUrl;
 
 /// What a `store.url` names, checked without connecting.
@@ -117,43 +117,21 @@ impl Target {
     /// decision's read (see [`Conn::lookup`]).
     pub fn connect_lazy(&self, timeout: Duration) -> Result<Conn, RedisError> {
         Ok(match &self.kind {
+            // Cached mode needs each push handled inside the connection's own task, which
+            // `ConnectionManager` does not do (see `sentinel`): the server is a fixed master.
+            Kind::Single(client) if self.cache.is_some() => {
+                self.master(Locate::Fixed(client.clone()), timeout)
+            }
             Kind::Single(client) => {
                 // No response timeout in redis-rs: `Conn` bounds each command itself, except the
                 // decision's read, which the auth listener's deadline already bounds; a second
                 // timer on it cost 2 to 6% of a decision.
-                let mut config = ConnectionManagerConfig::new()
+                let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(None)
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_millis(500))
                     .set_number_of_retries(2);
-                if let Some(cache) = &self.cache {
-                    let memo = Arc::new(cache.memo());
-                    let dropping = memo.clone();
-                    // Any invalidation, and the connection's end, make every memo stale.
-                    config = config.set_cache_config(cache.config()).set_push_sender(
-                        move |push: PushInfo| {
-                            if matches!(push.kind, PushKind::Invalidate | PushKind::Disconnection) {
-                                dropping.drop_all();
-                            }
-                            Ok::<(), std::convert::Infallible>(())
-                        },
-                    );
-                    let manager =
-                        ConnectionManager::new_lazy_with_config((**client).clone(), config)?;
-                    let live = Liveness::new(cache.staleness);
-                    let (beating, beat_memo) = (manager.clone(), memo.clone());
-                    heartbeat::spawn(&live, move || {
-                        let mut c = beating.clone();
-                        let memo = beat_memo.clone();
-                        async move {
-                            let ping = redis::cmd("PING");
-                            let answered = ping.query_async::<()>(&mut c);
-                            memo.dropped_on_error(bounded(timeout, answered)).await
-                        }
-                    });
-                    return Ok(Conn::Cached(manager, timeout, live, memo));
-                }
                 Conn::Single(
                     ConnectionManager::new_lazy_with_config((**client).clone(), config)?,
                     timeout,
@@ -175,33 +153,35 @@ impl Target {
                     None => Conn::Cluster(client.get_pending_async_connection_with_config(config)),
                 }
             }
-            Kind::Sentinel(sentinel) => {
-                let conn = SentinelConn {
-                    sentinel: sentinel.clone(),
-                    master: Arc::new(Mutex::new(None)),
-                    timeout,
-                    cache: self.cache.as_ref().map(Cache::config),
-                    live: None,
-                    memo: self.cache.as_ref().map(|c| Arc::new(c.memo())),
-                };
-                match &self.cache {
-                    Some(cache) => {
-                        let live = Liveness::new(cache.staleness);
-                        // The heartbeat's clone holds no `live`, so that it stops with the
-                        // decisions' connection.
-                        let beating = conn.clone();
-                        heartbeat::spawn(&live, move || {
-                            let beating = beating.clone();
-                            async move { beating.ping().await }
-                        });
-                        Conn::Sentinel(SentinelConn {
-                            live: Some(live),
-                            ..conn
-                        })
-                    }
-                    None => Conn::Sentinel(conn),
-                }
-            }
+            Kind::Sentinel(sentinel) => self.master(Locate::Sentinels(sentinel.clone()), timeout),
+        })
+    }
+
+    /// A connection to the master `locate` finds, connected on first use; in cached mode with
+    /// its heartbeat and its memo.
+    fn master(&self, locate: Locate, timeout: Duration) -> Conn {
+        let conn = MasterConn {
+            locate: Arc::new(locate),
+            master: Arc::new(Mutex::new(None)),
+            timeout,
+            cache: self.cache.as_ref().map(Cache::config),
+            live: None,
+            memo: self.cache.as_ref().map(|c| Arc::new(c.memo())),
+        };
+        let Some(cache) = &self.cache else {
+            return Conn::Master(conn);
+        };
+        let live = Liveness::new(cache.staleness);
+        // The heartbeat's clone holds no `live`, so that it stops with the decisions'
+        // connection.
+        let beating = conn.clone();
+        heartbeat::spawn(&live, move || {
+            let beating = beating.clone();
+            async move { beating.ping().await }
+        });
+        Conn::Master(MasterConn {
+            live: Some(live),
+            ..conn
         })
     }
 
