@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::gate::{ALICE_BYTES, fixture};
+use crate::gate::{ALICE_BYTES, Fixture, fixture};
 use crate::support::app::{Stack, StoreKind};
 use crate::support::nginx::Nginx;
 
@@ -341,11 +341,16 @@ fn the_charts_socket_hop_runs_the_gate() {
         render(nginx.port).contains(&format!("server unix:{socket} max_fails=0;")),
         "the chart's nginx does not reach the socket"
     );
+    owner_only_through(nginx.port, &s, &f);
+}
+
+/// Through the nginx on `port`: alice reads her file's exact bytes, bob is refused, and a
+/// caller without a session is asked to log in.
+pub fn owner_only_through(port: u16, s: &Stack, f: &Fixture) {
     let get = |session: Option<&str>| {
         let cookie = session.map(|c| format!("mediagate_session={c}"));
         let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("Cookie", c.as_str())).collect();
-        crate::support::http::send(nginx.port, "GET", f.alice_url.as_bytes(), &headers, b"")
-            .unwrap()
+        crate::support::http::send(port, "GET", f.alice_url.as_bytes(), &headers, b"").unwrap()
     };
     let r = get(Some(&f.alice));
     assert_eq!(
@@ -354,6 +359,6 @@ fn the_charts_socket_hop_runs_the_gate() {
         "{}",
         s.logs()
     );
-    assert_eq!(get(Some(&f.bob)).status, 403);
     assert_eq!(get(None).status, 401);
+    assert_eq!(get(Some(&f.bob)).status, 403);
 }

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use crate::chart::{chart, chart_dir, normalized};
-use crate::gate::{ALICE_BYTES, fixture};
+use crate::chart::{chart, chart_dir, normalized, owner_only_through};
+use crate::gate::fixture;
 use crate::support::app::{Stack, StoreKind};
 use crate::support::nginx::Nginx;
 
@@ -60,21 +60,7 @@ fn the_charts_bucket_variant_is_the_snippet_and_serves_from_the_bucket() {
         normalized(&String::from_utf8_lossy(&printed.stdout))
     );
 
-    let get = |session: Option<&str>| {
-        let cookie = session.map(|c| format!("mediagate_session={c}"));
-        let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("Cookie", c.as_str())).collect();
-        crate::support::http::send(nginx.port, "GET", f.alice_url.as_bytes(), &headers, b"")
-            .unwrap()
-    };
-    let r = get(Some(&f.alice));
-    assert_eq!(
-        (r.status, r.body.as_slice()),
-        (200, ALICE_BYTES),
-        "{}",
-        s.logs()
-    );
-    assert_eq!(get(None).status, 401);
-    assert_eq!(get(Some(&f.bob)).status, 403);
+    owner_only_through(nginx.port, &s, &f);
 }
 
 #[test]
