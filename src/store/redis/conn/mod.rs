@@ -88,8 +88,8 @@ impl Conn {
     }
 
     /// A connection manager that answers the request which finds its connection lost with
-    /// that error, and reconnects for the next one. (The Sentinel connection resends by itself,
-    /// and the cluster client retries internally.)
+    /// that error, and reconnects for the next one. (The master connection, behind Sentinel or
+    /// in cached mode, resends by itself, and the cluster client retries internally.)
     fn reconnects_silently(&self) -> bool {
         matches!(self, Self::Single(..))
     }

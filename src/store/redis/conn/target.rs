@@ -103,7 +103,8 @@ impl Target {
         let kind = match self.kind {
             Kind::Single(client) => Kind::Single(Box::new(resp3(&client).map_err(bad)?)),
             // These make their cached clients per connection, in `connect_lazy` (Sentinel: at
-            // each failover; Cluster: one per thread).
+            // each failover; Cluster: one per thread). One server's is made here, so that a URL
+            // that cannot speak RESP3 stops start-up.
             kind @ (Kind::Sentinel(_) | Kind::Cluster(..)) => kind,
         };
         Ok(Self {
@@ -113,8 +114,8 @@ impl Target {
     }
 
     /// A connection that connects on first use and reconnects by itself. Every command is bound
-    /// by `timeout`, so a stalled server is an error, never a hang; on one server, all but the
-    /// decision's read (see [`Conn::lookup`]).
+    /// by `timeout`, so a stalled server is an error, never a hang; on one server outside
+    /// cached mode, all but the decision's read (see [`Conn::lookup`]).
     pub fn connect_lazy(&self, timeout: Duration) -> Result<Conn, RedisError> {
         Ok(match &self.kind {
             // Cached mode needs each push handled inside the connection's own task, which
